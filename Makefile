@@ -1,0 +1,143 @@
+# Mamba training-program generator: every entry point.
+#   make run     install what is missing, build gen, generate (configs/tiny.yaml
+#                unless a variant was generated already), build and run it
+#   make test    install what is missing, run every CPU test (Check)
+#   make build   build the last generated variant only
+#   make install install gen (PREFIX=/usr/local)
+#   make deps    install the Debian packages the project needs
+#   make clean   remove build/
+# Variables: SPEC=configs/x.yaml (generate this spec first), ARGS="..." (run flags)
+
+PREFIX   ?= /usr/local
+CC       ?= cc
+BUILD    := build
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+WARN     := -Wall -Wextra -Wno-unused-parameter
+BASEFLAGS := -std=c11 -D_GNU_SOURCE -fopenmp $(WARN) -Iruntime -Igen
+LDLIBS   := -lyaml -ljansson -lcurl -lcrypto -lsnappy -lzstd -lz -lpcre2-8 -lutf8proc -lm -lpthread
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
+
+DEB_PKGS := build-essential pkg-config libyaml-dev check libjansson-dev libcurl4-openssl-dev \
+            libssl-dev libsnappy-dev libzstd-dev zlib1g-dev libpcre2-dev libutf8proc-dev
+
+GEN_SRCS := $(filter-out gen/main.c,$(wildcard gen/*.c))
+GEN_OBJS := $(GEN_SRCS:%.c=$(BUILD)/obj/%.o)
+RT_SRCS  := $(wildcard runtime/*.c)
+RT_OBJS  := $(RT_SRCS:%.c=$(BUILD)/obj/%.o)
+RT_LIB   := $(BUILD)/lib/libmambart.a
+TOOL_SRCS := $(wildcard runtime/tools/*.c)
+TOOLS    := $(TOOL_SRCS:runtime/tools/%.c=$(BUILD)/bin/%)
+TEST_SRCS := $(sort $(wildcard tests/check_*.c))
+TESTS    := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+GEN      := $(BUILD)/bin/gen
+
+# The variant to build/run: SPEC if given, else the last one gen wrote, else tiny.
+LAST_VARIANT := $(shell cat $(BUILD)/.last-variant 2>/dev/null)
+DEFAULT_SPEC := configs/tiny.yaml
+
+.PHONY: all run build test golden test-gpu bench install deps clean gen tools data
+all: $(GEN) $(RT_LIB) $(TOOLS)
+gen: $(GEN)
+tools: $(TOOLS)
+
+$(BUILD)/obj/%.o: %.c | deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(BASEFLAGS) -MMD -MP -c $< -o $@
+
+$(RT_LIB): $(RT_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(GEN): $(BUILD)/obj/gen/main.o $(GEN_OBJS) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(BASEFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/%: $(BUILD)/obj/runtime/tools/%.o $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(BASEFLAGS) -o $@ $^ $(LDLIBS)
+
+# The synthetic corpus of the embedded default (made by a program in the repo).
+SYNTH := $(BUILD)/data/synth
+data: $(SYNTH)/train.txt
+$(SYNTH)/train.txt: $(BUILD)/bin/synthcorpus
+	@mkdir -p $(SYNTH)
+	$(BUILD)/bin/synthcorpus --out $(SYNTH) --seed 1
+
+# ---- variants ------------------------------------------------------------
+run: all data
+	@set -e; \
+	if [ -n "$(SPEC)" ]; then $(GEN) $(SPEC); \
+	elif [ ! -f $(BUILD)/.last-variant ]; then $(GEN) $(DEFAULT_SPEC); fi; \
+	v=$$(cat $(BUILD)/.last-variant); \
+	$(MAKE) --no-print-directory -f $(BUILD)/$$v/Makefile.inc VARIANT_DIR=$(BUILD)/$$v; \
+	echo "running $(BUILD)/$$v/train $(ARGS)"; \
+	$(BUILD)/$$v/train $(ARGS)
+
+build: all
+	@set -e; \
+	if [ -n "$(SPEC)" ]; then $(GEN) $(SPEC); fi; \
+	v=$$(cat $(BUILD)/.last-variant 2>/dev/null) || { echo "no variant generated yet: run gen SPEC first" >&2; exit 1; }; \
+	$(MAKE) --no-print-directory -f $(BUILD)/$$v/Makefile.inc VARIANT_DIR=$(BUILD)/$$v
+
+# ---- tests ---------------------------------------------------------------
+$(BUILD)/tests/%: tests/%.c $(GEN_OBJS) $(RT_LIB) | deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(BASEFLAGS) -Itests -MMD -MP -o $@ $< $(GEN_OBJS) $(RT_LIB) $(CHECK_LIBS) $(LDLIBS)
+
+# Variants the numerical tests drive (tests/specs/variants/*.yaml), built twice:
+# fp32 as training runs, and fp64 for the finite-difference check. -Werror:
+# emitted code must compile cleanly.
+TEST_VARIANTS := $(patsubst tests/specs/variants/%.yaml,%,$(wildcard tests/specs/variants/*.yaml))
+HARNESSES := $(foreach v,$(TEST_VARIANTS),$(BUILD)/tests/harness_$(v)_f32 $(BUILD)/tests/harness_$(v)_f64)
+TEMPLATE_HDRS := $(wildcard templates/cpu/*.h)
+
+$(BUILD)/test-variants/%/model.c: tests/specs/variants/%.yaml $(GEN) templates/cpu/model.c templates/program.c
+	$(GEN) -q -o $(BUILD)/test-variants $<
+
+$(BUILD)/tests/harness_%_f32: tests/harness/model_harness.c $(BUILD)/test-variants/%/model.c $(TEMPLATE_HDRS) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g $(BASEFLAGS) -Werror -I$(BUILD)/test-variants/$* -Itemplates/cpu -o $@ $< $(BUILD)/test-variants/$*/model.c $(RT_LIB) $(LDLIBS)
+
+$(BUILD)/tests/harness_%_f64: tests/harness/model_harness.c $(BUILD)/test-variants/%/model.c $(TEMPLATE_HDRS) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g $(BASEFLAGS) -Werror -DREAL=double -I$(BUILD)/test-variants/$* -Itemplates/cpu -o $@ $< $(BUILD)/test-variants/$*/model.c $(RT_LIB) $(LDLIBS)
+
+test: all data $(TESTS) $(HARNESSES)
+	@set -e; fail=0; total=0; \
+	for t in $(TESTS); do \
+	  echo "== $$t"; \
+	  if ! CK_FORK=yes $$t; then fail=$$((fail+1)); fi; total=$$((total+1)); \
+	done; \
+	echo "test programs: $$total, failed: $$fail"; \
+	[ $$fail -eq 0 ]
+
+# Regenerate the golden emitted sources after an intended change of the
+# emitter or templates (then review the diff before committing it).
+golden: $(GEN)
+	@for v in $(GOLDEN_SPECS); do \
+	  rm -rf tests/golden/$$v && $(GEN) -q -o tests/golden tests/specs/variants/$$v.yaml && rm -f tests/golden/.last-variant; \
+	  echo "tests/golden/$$v/ rewritten"; done
+GOLDEN_SPECS := fixture gradcheck
+
+# ---- install / deps / clean ----------------------------------------------
+install: $(GEN)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(GEN) $(DESTDIR)$(PREFIX)/bin/gen
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+deps-ok:
+	@$(MAKE) --no-print-directory deps
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)

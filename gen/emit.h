@@ -1,0 +1,55 @@
+/* emit.h: writing a variant folder build/<name>/ from a plan.
+ *
+ *   model.h       constants (shapes, offsets) and the model API
+ *   model.c       templates/cpu/model.c with the generated sections filled
+ *   program.c     templates/program.c with the spec's settings filled
+ *   manifest.json every op call of a training step: shapes, FLOPs, bytes
+ *   spec.lock.yaml the resolved spec and its hash
+ *   Makefile.inc  how to build this variant against the runtime
+ *
+ * Everything is written into a temporary sibling folder first and renamed
+ * into place at the end, so a failure never leaves half a variant. */
+#ifndef GEN_EMIT_H
+#define GEN_EMIT_H
+
+#include "plan.h"
+#include "util.h"
+
+#define GEN_VERSION "0.1.0"
+
+typedef struct {
+    char phase[12];      /* forward | backward | optimizer */
+    int layer;           /* -1: model level */
+    char op[32];
+    char shapes[200];
+    double flops, bytes;
+} emit_op_t;
+
+typedef struct {
+    const plan_t *plan;
+    const char *home;    /* folder holding templates/ */
+    emit_op_t *ops;
+    int n_ops, cap_ops;
+} emitter_t;
+
+void emit_record(emitter_t *e, const char *phase, int layer, const char *op, double flops, double bytes,
+                 const char *shapes_fmt, ...) __attribute__((format(printf, 7, 8)));
+
+/* Fills the template at `template_path`: every line that is exactly a marker
+ * "slash-star-at NAME at-star-slash" (leading spaces allowed) is replaced
+ * by the text `fill(NAME)` returns. Unknown markers are an error. */
+typedef int (*emit_fill_fn)(emitter_t *e, const char *name, sb_t *out);
+int emit_template(emitter_t *e, const char *template_path, emit_fill_fn fill, sb_t *out);
+
+/* Banner at the top of every emitted file (no dates: output is reproducible). */
+void emit_banner(const plan_t *p, const char *file, const char *comment_prefix, sb_t *out);
+
+int emit_cpu_model(emitter_t *e, sb_t *model_h, sb_t *model_c);
+int emit_program(emitter_t *e, sb_t *program_c);
+void emit_manifest(emitter_t *e, sb_t *out);
+void emit_makefile(emitter_t *e, sb_t *out);
+
+/* Writes the whole variant into out_root/<name>/. */
+int emit_variant(const plan_t *p, const char *home, const char *out_root);
+
+#endif

@@ -1,0 +1,154 @@
+/*@ banner @*/
+/* model.c: one Mamba-1 language model of fixed shape: weight init, forward,
+ * backward and the hybrid Muon/AdamW step, fp32 on the CPU.
+ *
+ * This file is the template gen specialises (templates/cpu/model.c): each
+ * line of the form "slash-star-at NAME at-star-slash" is replaced by code the
+ * generator writes from the plan, fully unrolled over layers with the shapes
+ * as literals. The ops it calls (one header per op, forward and backward side
+ * by side) are templates/cpu/<op>.h; they are static, so the compiler
+ * specialises them for the literal shapes at each call site. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "embedding.h"
+#include "rmsnorm.h"
+#include "matmul.h"
+#include "conv1d.h"
+#include "softplus.h"
+#include "scan.h"
+#include "lmhead_xent.h"
+#include "optim.h"
+#include "init.h"
+
+/* Parameter table in state-dict (checkpoint) order; offsets follow the
+ * planner's layout (Muon matrices, AdamW with decay, AdamW without). */
+const param_info_t PARAM_TABLE[N_PARAM_TENSORS] = {
+/*@ param_table @*/
+};
+
+struct model {
+    real *params;     /* (N_PARAMS) layout order */
+    real *grads;      /* (N_PARAMS) */
+    real *muon_mom;   /* (MUON_NUMEL) momentum of the Muon matrices */
+    real *adam_m;     /* (ADAMW_NUMEL) first moments, AdamW range */
+    real *adam_v;     /* (ADAMW_NUMEL) second moments */
+    real *act;        /* (ACT_TOTAL) activation arena laid out by the planner */
+    real *scratch;    /* scan backward, LM-head chunks, Newton-Schulz (scratch_reals()) */
+    long step;        /* optimizer steps taken (AdamW bias correction) */
+};
+
+#define P(t) (m->params + t##_OFF)
+#define G(t) (m->grads + t##_OFF)
+#define MOM(t) (m->muon_mom + (t##_OFF - MUON_OFF))
+#define ACT(b, l) (m->act + b##_OFF + (size_t)(l) * b##_PER_LAYER)
+
+/*@ scratch @*/
+
+static void *model_alloc(size_t count, const char *what) {
+    void *p = calloc(count ? count : 1, sizeof(real));
+    if (!p) {
+        fprintf(stderr, "error: cannot allocate %zu bytes for %s of variant %s\n", count * sizeof(real), what,
+                VARIANT_NAME);
+        exit(1);
+    }
+    return p;
+}
+
+model_t *model_create(void) {
+    model_t *m = calloc(1, sizeof *m);
+    if (!m) exit(1);
+    m->params = model_alloc(N_PARAMS, "parameters");
+    m->grads = model_alloc(N_PARAMS, "gradients");
+    m->muon_mom = model_alloc(MUON_NUMEL, "Muon momentum");
+    m->adam_m = model_alloc(ADAMW_NUMEL, "AdamW moments");
+    m->adam_v = model_alloc(ADAMW_NUMEL, "AdamW moments");
+    m->act = model_alloc(ACT_TOTAL, "activations");
+    m->scratch = model_alloc(scratch_reals(), "scratch");
+    return m;
+}
+
+void model_free(model_t *m) {
+    if (!m) return;
+    free(m->params);
+    free(m->grads);
+    free(m->muon_mom);
+    free(m->adam_m);
+    free(m->adam_v);
+    free(m->act);
+    free(m->scratch);
+    free(m);
+}
+
+real *model_params(model_t *m) { return m->params; }
+real *model_grads(model_t *m) { return m->grads; }
+long model_step(const model_t *m) { return m->step; }
+void model_set_step(model_t *m, long step) { m->step = step; }
+real *model_muon_momentum(model_t *m) { return m->muon_mom; }
+real *model_adamw_m(model_t *m) { return m->adam_m; }
+real *model_adamw_v(model_t *m) { return m->adam_v; }
+void model_zero_grad(model_t *m) { memset(m->grads, 0, sizeof(real) * N_PARAMS); }
+
+/* mamba_ssm's initialisation (mamba_simple.py + mixer_seq_simple.py
+ * _init_weights): one RNG stream per tensor, so a tensor's values do not
+ * depend on the order of the others. */
+void model_init_weights(model_t *m, uint64_t seed) {
+    rng_t rng;
+/*@ init @*/
+}
+
+/* Forward over nb rows of SEQ_LEN tokens (nb <= MICRO_BATCH). Leaves the
+ * final normed hidden states in ACT_NORMF. */
+static void forward(model_t *m, const int32_t *tokens, const uint8_t *doc_start, int nb) {
+    const int BT = nb * SEQ_LEN;
+    (void)doc_start;
+/*@ forward @*/
+}
+
+double model_forward_backward(model_t *m, const int32_t *tokens, const int32_t *targets, const real *mask,
+                              const uint8_t *doc_start, double grad_scale) {
+    const int BT = MICRO_BATCH * SEQ_LEN;
+    double n_valid = 0;
+    for (int i = 0; i < BT; i++) n_valid += mask ? mask[i] : 1;
+    if (n_valid == 0) return 0;
+    forward(m, tokens, doc_start, MICRO_BATCH);
+/*@ backward @*/
+    return loss_sum / n_valid;
+}
+
+double model_forward_loss(model_t *m, const int32_t *tokens, const int32_t *targets, const real *mask,
+                          const uint8_t *doc_start, double *n_valid_out) {
+    const int BT = MICRO_BATCH * SEQ_LEN;
+    double n_valid = 0;
+    for (int i = 0; i < BT; i++) n_valid += mask ? mask[i] : 1;
+    *n_valid_out = n_valid;
+    if (n_valid == 0) return 0;
+    forward(m, tokens, doc_start, MICRO_BATCH);
+    const double loss_sum = lmhead_xent_forward_backward(NULL, NULL, ACT(ACT_NORMF, 0), P(EMBEDDING_W), targets, mask,
+                                                         BT, D_MODEL, VOCAB_PADDED, 0, m->scratch);
+    return loss_sum / n_valid;
+}
+
+void model_logits(model_t *m, const int32_t *tokens, const uint8_t *doc_start, int nb, real *logits) {
+    forward(m, tokens, doc_start, nb);
+    lmhead_logits(logits, ACT(ACT_NORMF, 0), P(EMBEDDING_W), nb * SEQ_LEN, D_MODEL, VOCAB_PADDED);
+}
+
+void model_logits_at(model_t *m, const int32_t *row, int pos, real *logits) {
+    forward(m, row, NULL, 1);
+    lmhead_logits(logits, ACT(ACT_NORMF, 0) + (size_t)pos * D_MODEL, P(EMBEDDING_W), 1, D_MODEL, VOCAB_PADDED);
+}
+
+double model_grad_norm(const model_t *m) { return sqrt(grad_sq_sum(m->grads, N_PARAMS)); }
+
+void model_optimizer_step(model_t *m, const optim_hparams_t *h, double lr_ratio, double clip_scale) {
+    m->step++;
+    if (clip_scale != 1.0) scale_inplace(m->grads, N_PARAMS, (real)clip_scale);
+    const real lr_muon = (real)(h->muon_lr * lr_ratio);
+    const real lr_adamw = (real)(h->adamw_lr * lr_ratio);
+    (void)lr_muon;
+    (void)lr_adamw;
+/*@ optimizer @*/
+}
