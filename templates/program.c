@@ -30,7 +30,7 @@ static void hf_name(const char *ours, char *out, size_t n) {
 }
 
 static int write_config_json(const char *dir) {
-    char path[4096], buf[4096];
+    char path[4200], buf[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     int n = snprintf(buf, sizeof buf,
                      "{\n  \"architectures\": [\"MambaForCausalLM\"],\n  \"model_type\": \"mamba\",\n"
