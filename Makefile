@@ -103,7 +103,10 @@ $(BUILD)/tests/harness_%_f64: tests/harness/model_harness.c $(BUILD)/test-varian
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g $(BASEFLAGS) -Werror -DREAL=double -I$(BUILD)/test-variants/$* -Itemplates/cpu -o $@ $< $(BUILD)/test-variants/$*/model.c $(RT_LIB) $(LDLIBS)
 
-test: all data $(TESTS) $(HARNESSES)
+$(BUILD)/test-variants/%/train: $(BUILD)/test-variants/%/model.c $(TEMPLATE_HDRS) $(RT_LIB)
+	$(MAKE) --no-print-directory -f $(BUILD)/test-variants/$*/Makefile.inc VARIANT_DIR=$(BUILD)/test-variants/$* GEN_HOME=.
+
+test: all data $(TESTS) $(HARNESSES) $(BUILD)/test-variants/trainsmall/train
 	@set -e; fail=0; total=0; \
 	for t in $(TESTS); do \
 	  echo "== $$t"; \

@@ -115,6 +115,12 @@ static int fill_settings(emitter_t *e, sb_t *o) {
     KV_I("grad_accum", s->train.grad_accum);
     KV_I("vocab_size", s->model.vocab_size);
     KV_I("vocab_padded", s->model.vocab_padded);
+    KV_I("d_model", s->model.d_model);
+    KV_I("n_layer", s->model.n_layer);
+    KV_I("d_state", s->model.d_state);
+    KV_I("d_conv", s->model.d_conv);
+    KV_I("expand", s->model.expand);
+    KV_I("dt_rank", s->model.dt_rank);
     KV_D("muon_lr", op->muon.lr);
     KV_D("muon_momentum", op->muon.momentum);
     KV_D("muon_weight_decay", op->muon.weight_decay);

@@ -2,6 +2,7 @@
  * templates/cpu/model.c, unrolled over layers with literal shapes. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "emit.h"

@@ -20,7 +20,7 @@ typedef struct {
     int table_index;       /* position in state-dict (checkpoint) order */
     int layer;             /* -1 for embedding and norm_f */
     const char *kind;      /* "in_proj.weight", ..., "embedding.weight", "norm_f.weight" */
-    char cname[48];        /* C macro stem used in emitted code, e.g. L3_IN_PROJ_W */
+    char cname[64];        /* C macro stem used in emitted code, e.g. L3_IN_PROJ_W */
     int64_t offset;        /* in floats, into the parameter buffer */
 } plan_param_t;
 

@@ -141,7 +141,8 @@ int spec_load(const char *path, spec_t *out, FILE *err);
 void spec_free(spec_t *s);
 
 /* The resolved spec as canonical YAML (every key, defaults filled, derived
- * values as comments), ending with "hash: <sha256>". Deterministic. Caller frees. */
+ * values under a `derived:` mapping), ending with "hash: <sha256>".
+ * Deterministic. Caller frees. */
 char *spec_lock_yaml(const spec_t *s);
 
 /* One parameter tensor of the model, in mamba_ssm state-dict order:

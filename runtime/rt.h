@@ -96,6 +96,7 @@ typedef struct {
     int sample_tokens;              /* tokens sampled at the end of training (0: none) */
     int threads;                    /* 0: OpenMP default */
     int quiet;                      /* no progress line */
+    int dry_run;                    /* print the resolved settings and exit */
 } rt_settings_t;
 
 /* Parses argv over `s` (already holding the spec's values). Handles --help

@@ -30,7 +30,7 @@ static void hf_name(const char *ours, char *out, size_t n) {
 }
 
 static int write_config_json(const char *dir) {
-    char path[4200], buf[4096];
+    char path[4400], buf[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     int n = snprintf(buf, sizeof buf,
                      "{\n  \"architectures\": [\"MambaForCausalLM\"],\n  \"model_type\": \"mamba\",\n"
@@ -47,7 +47,7 @@ static int write_config_json(const char *dir) {
 }
 
 static int save_checkpoint(model_t *m, const char *tag, int64_t step, double val_loss) {
-    char dir[4096], path[4200], stepbuf[32], lossbuf[48];
+    char dir[4096], path[4400], stepbuf[32], lossbuf[48];
     snprintf(dir, sizeof dir, "%s/%s", settings.checkpoint_dir, tag);
     if (rt_mkdirs(dir) != 0) return -1;
     static char names[N_PARAM_TENSORS][128];
@@ -58,7 +58,7 @@ static int save_checkpoint(model_t *m, const char *tag, int64_t step, double val
         hf_name(pi->name, names[i], sizeof names[i]);
         t[i].name = names[i];
         t[i].ndim = pi->ndim;
-        for (int d = 0; d < 4; d++) t[i].shape[d] = d < pi->ndim ? pi->shape[d] : 0;
+        for (int d = 0; d < 4; d++) t[i].shape[d] = d < pi->ndim && d < 3 ? pi->shape[d] : 0;
         t[i].data = params + pi->offset;
     }
     snprintf(stepbuf, sizeof stepbuf, "%lld", (long long)step);
@@ -190,6 +190,13 @@ int main(int argc, char **argv) {
     if (rt_cli_parse(&settings, argc, argv) != 0) return 2;
     if (settings.threads > 0) omp_set_num_threads(settings.threads);
     const rt_settings_t *s = &settings;
+    if (s->dry_run) {
+        printf("variant %s: max_steps %lld (%s), tokens per step %lld, muon lr %g, adamw lr %g, warmup %lld\n",
+               VARIANT_NAME, (long long)s->max_steps,
+               s->train_by_epochs ? "derived from epochs x total_train_tokens" : "given", (long long)SEQ_LEN * MICRO_BATCH * GRAD_ACCUM,
+               s->muon_lr, s->adamw_lr, (long long)s->warmup_steps);
+        return 0;
+    }
 
     rt_tokenizer_t *tok = rt_tokenizer_open(s->tokenizer);
     if (!tok) return 1;

@@ -134,22 +134,22 @@ void model_init_weights(model_t *m, uint64_t seed) {
     init_const(P(L0_NORM_W), 12, 1.0);
     /* layers.0.mixer.in_proj.weight: nn.Linear default, U(+-1/sqrt(d_model)) */
     rng_seed(&rng, seed, 2);
-    init_uniform(P(L0_IN_PROJ_W), 576, -0.28867513459481292, 0.28867513459481292, &rng);
+    init_uniform(P(L0_IN_PROJ_W), 576, -0.2886751345948129, 0.2886751345948129, &rng);
     /* layers.0.mixer.conv1d.weight: nn.Conv1d default, U(+-1/sqrt(d_conv)) */
     rng_seed(&rng, seed, 3);
-    init_uniform(P(L0_CONV1D_W), 72, -0.57735026918962584, 0.57735026918962584, &rng);
+    init_uniform(P(L0_CONV1D_W), 72, -0.5773502691896258, 0.5773502691896258, &rng);
     /* layers.0.mixer.conv1d.bias: nn.Conv1d default, U(+-1/sqrt(d_conv)) */
     rng_seed(&rng, seed, 4);
-    init_uniform(P(L0_CONV1D_B), 24, -0.57735026918962584, 0.57735026918962584, &rng);
+    init_uniform(P(L0_CONV1D_B), 24, -0.5773502691896258, 0.5773502691896258, &rng);
     /* layers.0.mixer.x_proj.weight: nn.Linear default, U(+-1/sqrt(d_inner)) */
     rng_seed(&rng, seed, 5);
     init_uniform(P(L0_X_PROJ_W), 216, -0.20412414523193154, 0.20412414523193154, &rng);
     /* layers.0.mixer.dt_proj.weight: dt_init random, U(+-dt_rank^-0.5) */
     rng_seed(&rng, seed, 6);
-    init_uniform(P(L0_DT_PROJ_W), 72, -0.57735026918962584, 0.57735026918962584, &rng);
+    init_uniform(P(L0_DT_PROJ_W), 72, -0.5773502691896258, 0.5773502691896258, &rng);
     /* layers.0.mixer.dt_proj.bias: inverse softplus of dt, log-uniform in [dt_min, dt_max], floored */
     rng_seed(&rng, seed, 7);
-    init_dt_bias(P(L0_DT_PROJ_B), 24, 0.001, 0.10000000000000001, 0.0001, &rng);
+    init_dt_bias(P(L0_DT_PROJ_B), 24, 0.001, 0.1, 0.0001, &rng);
     /* layers.0.mixer.A_log: log(1..d_state), S4D-Real */
     init_A_log(P(L0_A_LOG), 24, 3);
     /* layers.0.mixer.D: ones */
@@ -161,22 +161,22 @@ void model_init_weights(model_t *m, uint64_t seed) {
     init_const(P(L1_NORM_W), 12, 1.0);
     /* layers.1.mixer.in_proj.weight: nn.Linear default, U(+-1/sqrt(d_model)) */
     rng_seed(&rng, seed, 12);
-    init_uniform(P(L1_IN_PROJ_W), 576, -0.28867513459481292, 0.28867513459481292, &rng);
+    init_uniform(P(L1_IN_PROJ_W), 576, -0.2886751345948129, 0.2886751345948129, &rng);
     /* layers.1.mixer.conv1d.weight: nn.Conv1d default, U(+-1/sqrt(d_conv)) */
     rng_seed(&rng, seed, 13);
-    init_uniform(P(L1_CONV1D_W), 72, -0.57735026918962584, 0.57735026918962584, &rng);
+    init_uniform(P(L1_CONV1D_W), 72, -0.5773502691896258, 0.5773502691896258, &rng);
     /* layers.1.mixer.conv1d.bias: nn.Conv1d default, U(+-1/sqrt(d_conv)) */
     rng_seed(&rng, seed, 14);
-    init_uniform(P(L1_CONV1D_B), 24, -0.57735026918962584, 0.57735026918962584, &rng);
+    init_uniform(P(L1_CONV1D_B), 24, -0.5773502691896258, 0.5773502691896258, &rng);
     /* layers.1.mixer.x_proj.weight: nn.Linear default, U(+-1/sqrt(d_inner)) */
     rng_seed(&rng, seed, 15);
     init_uniform(P(L1_X_PROJ_W), 216, -0.20412414523193154, 0.20412414523193154, &rng);
     /* layers.1.mixer.dt_proj.weight: dt_init random, U(+-dt_rank^-0.5) */
     rng_seed(&rng, seed, 16);
-    init_uniform(P(L1_DT_PROJ_W), 72, -0.57735026918962584, 0.57735026918962584, &rng);
+    init_uniform(P(L1_DT_PROJ_W), 72, -0.5773502691896258, 0.5773502691896258, &rng);
     /* layers.1.mixer.dt_proj.bias: inverse softplus of dt, log-uniform in [dt_min, dt_max], floored */
     rng_seed(&rng, seed, 17);
-    init_dt_bias(P(L1_DT_PROJ_B), 24, 0.001, 0.10000000000000001, 0.0001, &rng);
+    init_dt_bias(P(L1_DT_PROJ_B), 24, 0.001, 0.1, 0.0001, &rng);
     /* layers.1.mixer.A_log: log(1..d_state), S4D-Real */
     init_A_log(P(L1_A_LOG), 24, 3);
     /* layers.1.mixer.D: ones */

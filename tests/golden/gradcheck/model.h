@@ -26,7 +26,7 @@
 #define SEQ_LEN 9
 #define MICRO_BATCH 2
 #define GRAD_ACCUM 1
-#define NORM_EPS ((real)1.0000000000000001e-05)
+#define NORM_EPS ((real)1e-05)
 #define RESET_AT_DOC_BOUNDARIES 1
 
 /* parameter buffer: 3,060 floats; optimizer groups are contiguous ranges */
