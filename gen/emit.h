@@ -44,7 +44,23 @@ int emit_template(emitter_t *e, const char *template_path, emit_fill_fn fill, sb
 /* Banner at the top of every emitted file (no dates: output is reproducible). */
 void emit_banner(const plan_t *p, const char *file, const char *comment_prefix, sb_t *out);
 
+/* Shapes of the variant, short names as in the Mamba paper. */
+typedef struct {
+    int B, T, D, E, R, N, K, V, Vp, L;
+    long long BT;
+} dims_t;
+dims_t dims_of(const spec_t *s);
+/* Shortest decimal that round-trips a double, for literal constants. */
+void fmt_double(double v, char *out, size_t n);
+
+/* Shared by the backends: the parameter table rows and mamba_ssm's init,
+ * written against a P(tensor) macro that points into host memory. */
+int emit_fill_param_table(emitter_t *e, sb_t *o);
+int emit_fill_init(emitter_t *e, sb_t *o);
+void emit_model_h_common(emitter_t *e, sb_t *o);
+
 int emit_cpu_model(emitter_t *e, sb_t *model_h, sb_t *model_c);
+int emit_cuda_model(emitter_t *e, sb_t *model_h, sb_t *model_cu);
 int emit_program(emitter_t *e, sb_t *program_c);
 void emit_manifest(emitter_t *e, sb_t *out);
 void emit_makefile(emitter_t *e, sb_t *out);

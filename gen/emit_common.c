@@ -9,6 +9,33 @@
 
 #include "emit.h"
 
+/* Shapes of the variant, short names as in the Mamba paper. */
+dims_t dims_of(const spec_t *s) {
+    dims_t d;
+    d.B = s->train.micro_batch;
+    d.T = s->train.seq_len;
+    d.D = s->model.d_model;
+    d.E = s->model.d_inner;
+    d.R = s->model.dt_rank;
+    d.N = s->model.d_state;
+    d.K = s->model.d_conv;
+    d.V = s->model.vocab_size;
+    d.Vp = s->model.vocab_padded;
+    d.L = s->model.n_layer;
+    d.BT = (long long)d.B * d.T;
+    return d;
+}
+
+/* Shortest decimal that round-trips a double, for literal constants. */
+void fmt_double(double v, char *out, size_t n) {
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(out, n, "%.*g", prec, v);
+        if (strtod(out, NULL) == v) break;
+    }
+    if (!strpbrk(out, ".eEn")) strncat(out, ".0", n - strlen(out) - 1);
+}
+
+
 void emit_record(emitter_t *e, const char *phase, int layer, const char *op, double flops, double bytes,
                  const char *shapes_fmt, ...) {
     if (e->n_ops == e->cap_ops) {

@@ -7,45 +7,18 @@
 
 #include "emit.h"
 
-/* Shapes of the variant, short names as in the Mamba paper. */
-typedef struct {
-    int B, T, D, E, R, N, K, V, Vp, L;
-    long long BT;
-} dims_t;
-
-static dims_t dims_of(const spec_t *s) {
-    dims_t d;
-    d.B = s->train.micro_batch;
-    d.T = s->train.seq_len;
-    d.D = s->model.d_model;
-    d.E = s->model.d_inner;
-    d.R = s->model.dt_rank;
-    d.N = s->model.d_state;
-    d.K = s->model.d_conv;
-    d.V = s->model.vocab_size;
-    d.Vp = s->model.vocab_padded;
-    d.L = s->model.n_layer;
-    d.BT = (long long)d.B * d.T;
-    return d;
-}
-
-/* Shortest decimal that round-trips a double, for literal constants. */
-static void fmt_double(double v, char *out, size_t n) {
-    for (int prec = 6; prec <= 17; prec++) {
-        snprintf(out, n, "%.*g", prec, v);
-        if (strtod(out, NULL) == v) break;
-    }
-    if (!strpbrk(out, ".eEn")) strncat(out, ".0", n - strlen(out) - 1);
-}
-
-static void emit_model_h(emitter_t *e, sb_t *o) {
+void emit_model_h_common(emitter_t *e, sb_t *o) {
     const plan_t *p = e->plan;
     const spec_t *s = p->s;
     dims_t d = dims_of(s);
     char eps[40];
     fmt_double(s->model.norm_eps, eps, sizeof eps);
     emit_banner(p, "model.h", " *", o);
-    sb_printf(o, "#ifndef MODEL_H\n#define MODEL_H\n\n#include <stdint.h>\n\n#include \"common.h\"\n\n");
+    if (s->backend == BACKEND_CUDA)
+        sb_printf(o, "#ifndef MODEL_H\n#define MODEL_H\n\n#include <stdint.h>\n\n/* the CUDA backend keeps fp32 master weights */\ntypedef float real;\n\n");
+    else
+        sb_printf(o, "#ifndef MODEL_H\n#define MODEL_H\n\n#include <stdint.h>\n\n#include \"common.h\"\n\n");
+    sb_printf(o, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     sb_printf(o, "#define VARIANT_NAME \"%s\"\n#define SPEC_HASH \"%s\"\n#define GEN_VERSION \"%s\"\n\n", s->name, s->hash,
               GEN_VERSION);
     sb_printf(o, "/* shapes */\n");
@@ -97,6 +70,12 @@ static void emit_model_h(emitter_t *e, sb_t *o) {
             "    int muon_nesterov, muon_ns_steps, muon_lr_adjust;\n"
             "    double adamw_lr, adamw_beta1, adamw_beta2, adamw_eps, adamw_weight_decay;\n"
             "} optim_hparams_t;\n\n"
+            "/* One micro-batch: (MICRO_BATCH, SEQ_LEN) each; doc_start may be NULL. */\n"
+            "typedef struct {\n"
+            "    const int32_t *tokens, *targets;\n"
+            "    const real *mask;\n"
+            "    const uint8_t *doc_start;\n"
+            "} model_batch_t;\n\n"
             "typedef struct model model_t;\n"
             "model_t *model_create(void);\n"
             "void model_free(model_t *m);\n"
@@ -121,11 +100,19 @@ static void emit_model_h(emitter_t *e, sb_t *o) {
             "/* logits (VOCAB_PADDED) at position pos of one row of SEQ_LEN tokens. */\n"
             "void model_logits_at(model_t *m, const int32_t *row, int pos, real *logits);\n"
             "double model_grad_norm(const model_t *m);\n"
-            "void model_optimizer_step(model_t *m, const optim_hparams_t *h, double lr_ratio, double clip_scale);\n\n"
+            "void model_optimizer_step(model_t *m, const optim_hparams_t *h, double lr_ratio, double clip_scale);\n"
+            "/* One optimizer step over GRAD_ACCUM micro-batches: zero the gradients, forward and backward each,\n"
+            " * clip the global gradient norm to grad_clip (0: off), Muon + AdamW at lr * lr_ratio. Returns the\n"
+            " * mean loss; *grad_norm gets the norm before clipping. */\n"
+            "double model_train_step(model_t *m, const model_batch_t *mb, const optim_hparams_t *h, double lr_ratio,\n"
+            "                        double grad_clip, double *grad_norm);\n"
+            "/* After changing model_params() in place (loading a checkpoint): make the change effective. */\n"
+            "void model_params_upload(model_t *m);\n\n"
+            "#ifdef __cplusplus\n}\n#endif\n\n"
             "#endif\n");
 }
 
-static int fill_param_table(emitter_t *e, sb_t *o) {
+int emit_fill_param_table(emitter_t *e, sb_t *o) {
     const plan_t *p = e->plan;
     for (int t = 0; t < p->n; t++) {
         const plan_param_t *pp = &p->params[p->by_table[t]];
@@ -146,7 +133,7 @@ static void init_uniform_line(sb_t *o, const plan_param_t *pp, double bound, con
               pp->cname, (long long)pp->p.numel, nb, b);
 }
 
-static int fill_init(emitter_t *e, sb_t *o) {
+int emit_fill_init(emitter_t *e, sb_t *o) {
     const plan_t *p = e->plan;
     const spec_t *s = p->s;
     dims_t d = dims_of(s);
@@ -393,8 +380,8 @@ static int fill_model_c(emitter_t *e, const char *name, sb_t *o) {
         emit_banner(e->plan, "model.c", " *", o);
         return 0;
     }
-    if (!strcmp(name, "param_table")) return fill_param_table(e, o);
-    if (!strcmp(name, "init")) return fill_init(e, o);
+    if (!strcmp(name, "param_table")) return emit_fill_param_table(e, o);
+    if (!strcmp(name, "init")) return emit_fill_init(e, o);
     if (!strcmp(name, "forward")) return fill_forward(e, o);
     if (!strcmp(name, "backward")) return fill_backward(e, o);
     if (!strcmp(name, "optimizer")) return fill_optimizer(e, o);
@@ -402,7 +389,7 @@ static int fill_model_c(emitter_t *e, const char *name, sb_t *o) {
 }
 
 int emit_cpu_model(emitter_t *e, sb_t *model_h, sb_t *model_c) {
-    emit_model_h(e, model_h);
+    emit_model_h_common(e, model_h);
     char path[4096];
     snprintf(path, sizeof path, "%s/templates/cpu/model.c", e->home);
     return emit_template(e, path, fill_model_c, model_c);

@@ -107,6 +107,7 @@ static int load_weights(model_t *m, const char *where) {
         if (rt_safetensors_read_f32(f, cand[found], params + pi->offset, pi->numel) != 0) bad++;
     }
     rt_safetensors_close(f);
+    if (!bad) model_params_upload(m);
     if (bad) fprintf(stderr, "error: %s does not fit variant %s (%d tensors refused)\n", path, VARIANT_NAME, bad);
     return bad ? -1 : 0;
 }
@@ -240,26 +241,27 @@ int main(int argc, char **argv) {
     double t0 = rt_now(), first_loss = NAN, best_val = INFINITY, last_val = NAN;
     double recent[10] = {0};
     int n_recent = 0;
+    batch_t mb_buf[GRAD_ACCUM];
+    model_batch_t mb[GRAD_ACCUM];
+    for (int i = 0; i < GRAD_ACCUM; i++) {
+        batch_alloc(&mb_buf[i]);
+        mb[i] = (model_batch_t){mb_buf[i].tokens, mb_buf[i].targets, mb_buf[i].mask, mb_buf[i].doc_start};
+    }
     for (int64_t step = 0; step < s->max_steps; step++) {
         double ts = rt_now();
-        model_zero_grad(m);
-        double loss = 0;
-        for (int micro = 0; micro < GRAD_ACCUM; micro++) {
-            if (rt_data_next(train, MICRO_BATCH, SEQ_LEN, b.tokens, b.targets, b.mask, b.doc_start) != 0) return 1;
-            if (step == 0 && micro == 0) {
-                n_first = SEQ_LEN < 16 ? SEQ_LEN : 16;
-                memcpy(first_row, b.tokens, sizeof(int32_t) * (size_t)n_first);
-            }
-            loss += model_forward_backward(m, b.tokens, b.targets, b.mask,
-                                           RESET_AT_DOC_BOUNDARIES ? b.doc_start : NULL, 1.0 / GRAD_ACCUM) / GRAD_ACCUM;
+        for (int i = 0; i < GRAD_ACCUM; i++)
+            if (rt_data_next(train, MICRO_BATCH, SEQ_LEN, mb_buf[i].tokens, mb_buf[i].targets, mb_buf[i].mask,
+                             mb_buf[i].doc_start) != 0)
+                return 1;
+        if (step == 0) {
+            n_first = SEQ_LEN < 16 ? SEQ_LEN : 16;
+            memcpy(first_row, mb_buf[0].tokens, sizeof(int32_t) * (size_t)n_first);
         }
-        if (!isfinite(loss)) rt_die("loss is %f at step %lld: training diverged (lower the learning rates)", loss,
-                                    (long long)step + 1);
-        double gnorm = model_grad_norm(m);
-        double clip = 1.0;
-        if (s->grad_clip > 0 && gnorm > s->grad_clip) clip = s->grad_clip / (gnorm + 1e-6);
         double ratio = rt_lr_ratio(s, step, s->max_steps);
-        model_optimizer_step(m, &h, ratio, clip);
+        double gnorm = 0;
+        double loss = model_train_step(m, mb, &h, ratio, s->grad_clip, &gnorm);
+        if (!isfinite(loss))
+            rt_die("loss is %f at step %lld: training diverged (lower the learning rates)", loss, (long long)step + 1);
 
         double now = rt_now(), dt = now - ts;
         double tps = (double)tokens_per_step / (dt > 0 ? dt : 1e-9);

@@ -332,6 +332,23 @@ void model_logits_at(model_t *m, const int32_t *row, int pos, real *logits) {
 
 double model_grad_norm(const model_t *m) { return sqrt(grad_sq_sum(m->grads, N_PARAMS)); }
 
+double model_train_step(model_t *m, const model_batch_t *mb, const optim_hparams_t *h, double lr_ratio,
+                        double grad_clip, double *grad_norm) {
+    model_zero_grad(m);
+    double loss = 0;
+    for (int i = 0; i < GRAD_ACCUM; i++)
+        loss += model_forward_backward(m, mb[i].tokens, mb[i].targets, mb[i].mask, mb[i].doc_start, 1.0 / GRAD_ACCUM) /
+                GRAD_ACCUM;
+    const double norm = model_grad_norm(m);
+    *grad_norm = norm;
+    /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when above */
+    const double clip = grad_clip > 0 && norm > grad_clip ? grad_clip / (norm + 1e-6) : 1.0;
+    model_optimizer_step(m, h, lr_ratio, clip);
+    return loss;
+}
+
+void model_params_upload(model_t *m) { (void)m; /* the CPU model reads its parameters in place */ }
+
 void model_optimizer_step(model_t *m, const optim_hparams_t *h, double lr_ratio, double clip_scale) {
     m->step++;
     if (clip_scale != 1.0) scale_inplace(m->grads, N_PARAMS, (real)clip_scale);

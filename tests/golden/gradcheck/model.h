@@ -9,6 +9,10 @@
 
 #include "common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define VARIANT_NAME "gradcheck"
 #define SPEC_HASH "8ed19ad4b71bbd137b10d27a93a11e3ca0320fbb033d48a16efa4db62ab97ac0"
 #define GEN_VERSION "0.1.0"
@@ -125,6 +129,13 @@ typedef struct {
     double adamw_lr, adamw_beta1, adamw_beta2, adamw_eps, adamw_weight_decay;
 } optim_hparams_t;
 
+/* One micro-batch: (MICRO_BATCH, SEQ_LEN) each; doc_start may be NULL. */
+typedef struct {
+    const int32_t *tokens, *targets;
+    const real *mask;
+    const uint8_t *doc_start;
+} model_batch_t;
+
 typedef struct model model_t;
 model_t *model_create(void);
 void model_free(model_t *m);
@@ -150,5 +161,16 @@ void model_logits(model_t *m, const int32_t *tokens, const uint8_t *doc_start, i
 void model_logits_at(model_t *m, const int32_t *row, int pos, real *logits);
 double model_grad_norm(const model_t *m);
 void model_optimizer_step(model_t *m, const optim_hparams_t *h, double lr_ratio, double clip_scale);
+/* One optimizer step over GRAD_ACCUM micro-batches: zero the gradients, forward and backward each,
+ * clip the global gradient norm to grad_clip (0: off), Muon + AdamW at lr * lr_ratio. Returns the
+ * mean loss; *grad_norm gets the norm before clipping. */
+double model_train_step(model_t *m, const model_batch_t *mb, const optim_hparams_t *h, double lr_ratio,
+                        double grad_clip, double *grad_norm);
+/* After changing model_params() in place (loading a checkpoint): make the change effective. */
+void model_params_upload(model_t *m);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
