@@ -283,7 +283,7 @@ void emit_makefile(emitter_t *e, sb_t *o) {
     sb_puts(o, "VARIANT_OPT ?= -O3 -march=native\n"
                "VARIANT_CFLAGS := $(VARIANT_OPT) -std=c11 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-parameter \\\n"
                "                  -Wno-unused-function -I$(VARIANT_DIR) -I$(GEN_HOME)/templates/cpu -I$(GEN_HOME)/runtime\n"
-               "VARIANT_LIBS := $(GEN_HOME)/build/lib/libmambart.a -ljansson -lcurl -lsnappy -lzstd -lz -lpcre2-8 -lutf8proc -lm -lpthread\n"
+               "VARIANT_LIBS := $(GEN_HOME)/build/lib/libmambart.a -lyaml -ljansson -lcurl -lsnappy -lzstd -lz -lpcre2-8 -lutf8proc -lm -lpthread\n"
                "TEMPLATE_HEADERS := $(wildcard $(GEN_HOME)/templates/cpu/*.h)\n\n"
                "$(VARIANT_DIR)/train: $(VARIANT_DIR)/model.c $(VARIANT_DIR)/model.h $(VARIANT_DIR)/program.c $(TEMPLATE_HEADERS) \\\n"
                "                      $(GEN_HOME)/build/lib/libmambart.a\n"
