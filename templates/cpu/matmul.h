@@ -25,16 +25,23 @@
  * through intrinsics because -std=c11 turns off contraction of a*b+c. */
 #if defined(__AVX512F__)
 #define OPS_VBYTES 64
-#define OPS_MR 8 /* 8 x 2 accumulators + operands fit the 32 zmm registers */
-#define OPS_NV 2
+#define OPS_MR_ 8 /* 8 x 2 accumulators + operands fit the 32 zmm registers */
+#define OPS_NV_ 2
 #elif defined(__AVX__)
 #define OPS_VBYTES 32
-#define OPS_MR 6 /* 6 x 2 accumulators of the 16 ymm registers */
-#define OPS_NV 2
+#define OPS_MR_ 6 /* 6 x 2 accumulators of the 16 ymm registers */
+#define OPS_NV_ 2
 #else
 #define OPS_VBYTES 16
-#define OPS_MR 4
-#define OPS_NV 2
+#define OPS_MR_ 4
+#define OPS_NV_ 2
+#endif
+/* micro-tile: OPS_MR rows x OPS_NV vectors (overridable for tuning) */
+#ifndef OPS_MR
+#define OPS_MR OPS_MR_
+#endif
+#ifndef OPS_NV
+#define OPS_NV OPS_NV_
 #endif
 typedef real ops_vec __attribute__((vector_size(OPS_VBYTES)));
 #define OPS_VL ((int)(OPS_VBYTES / sizeof(real))) /* lanes */
@@ -55,12 +62,26 @@ static inline ops_vec ops_vfma(ops_vec a, ops_vec b, ops_vec c)
 #endif
 }
 
+/* broadcast; intrinsics because GCC builds a lane-by-lane loop with inserts */
 static inline ops_vec ops_vset1(real x)
 {
+#if OPS_VBYTES == 64 && !OPS_REAL_IS_DOUBLE
+    return (ops_vec)_mm512_set1_ps(x);
+#elif OPS_VBYTES == 64
+    return (ops_vec)_mm512_set1_pd(x);
+#elif OPS_VBYTES == 32 && !OPS_REAL_IS_DOUBLE
+    return (ops_vec)_mm256_set1_ps(x);
+#elif OPS_VBYTES == 32
+    return (ops_vec)_mm256_set1_pd(x);
+#elif defined(__SSE2__) && !OPS_REAL_IS_DOUBLE
+    return (ops_vec)_mm_set1_ps(x);
+#elif defined(__SSE2__)
+    return (ops_vec)_mm_set1_pd(x);
+#else
     ops_vec v;
-#pragma GCC unroll 16
     for (int l = 0; l < OPS_VL; l++) v[l] = x;
     return v;
+#endif
 }
 
 /* C[0:OPS_MR, 0:OPS_NR] (row stride ldc) += Ap * Bp over kc, with Ap one packed
@@ -153,7 +174,7 @@ static inline void ops_gemm(int M, int N, int K, const real *A, long rsa, long c
 {
     enum {
         KC = 256,            /* depth of a slice: one B panel (KC x NR) stays in L1 */
-        MC = 96,             /* rows of A packed per tile (in L2); multiple of OPS_MR */
+        MC = (96 + OPS_MR - 1) / OPS_MR * OPS_MR, /* rows of A packed per tile (in L2) */
         JG = 8 * OPS_NR,     /* columns per tile */
         NC = 8 * JG          /* columns of B packed per slice (in L2/L3) */
     };
