@@ -1,5 +1,5 @@
 /* spec.c: reads a spec YAML, checks every key, fills defaults and derives
- * what follows from them (docs/SPEC.md lists the keys).
+ * what follows from them (README.md, "The spec format", lists the keys).
  *
  * The file is loaded whole with libyaml's document API, so every node keeps
  * its line and column; then each section is read with the getters of

@@ -1,5 +1,5 @@
 /* spec_lock.c: the resolved spec as canonical YAML (spec.lock.yaml) and its
- * sha256. Canonical means: every key, in the order of docs/SPEC.md, with
+ * sha256. Canonical means: every key, in the order of the README's spec section, with
  * defaults filled in, numbers in one spelling and strings double-quoted, so
  * two specs that mean the same thing give the same bytes and hash. */
 #include <inttypes.h>

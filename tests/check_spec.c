@@ -4,7 +4,7 @@
  * refused with the errors its "# expect: LINE:COL: key.path: substring"
  * header lines name; the good specs must load, lock deterministically and
  * resolve defaults, derived values, parameter counts and optimizer groups as
- * docs/SPEC.md says. */
+ * the README's spec section says. */
 #include <check.h>
 #include <dirent.h>
 #include <openssl/sha.h>
