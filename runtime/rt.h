@@ -37,6 +37,11 @@ int rt_write_file_atomic_parts(const char *path, const void *const *parts, const
 /* One step of the splitmix64 generator from state x: a well-mixed 64-bit hash
  * of x (used for the validation split and by tools that need a seeded RNG). */
 uint64_t rt_splitmix64(uint64_t x);
+/* rm -rf of a folder the program itself wrote. */
+int rt_remove_tree(const char *path);
+/* Replaces folder `final` by the fully written folder `tmp` (fsync, renames;
+ * a crash leaves `final` or `final.old`, never a partial folder). */
+int rt_commit_dir(const char *tmp, const char *final);
 /* Monotonic seconds. */
 double rt_now(void);
 
@@ -97,6 +102,7 @@ typedef struct {
     int threads;                    /* 0: OpenMP default */
     int quiet;                      /* no progress line */
     int dry_run;                    /* print the resolved settings and exit */
+    int resume;                     /* continue from checkpoint_dir/last */
 } rt_settings_t;
 
 /* Parses argv over `s` (already holding the spec's values). Handles --help
@@ -177,6 +183,8 @@ double rt_data_unigram_entropy(const rt_data_t *d);
  * Logs (rt_log.c): logs/<name>/metrics.jsonl and the console progress line. */
 typedef struct rt_log rt_log_t;
 rt_log_t *rt_log_open(const char *dir);   /* creates dir, truncates metrics.jsonl */
+/* The same for a resumed run: keeps the existing lines up to `step`, appends after them. */
+rt_log_t *rt_log_open_resume(const char *dir, int64_t step);
 void rt_log_close(rt_log_t *l);
 /* One JSON line {"step":..,"loss":..,"lr":..,"lr_muon":..,"lr_adamw":..,
  * "tokens_per_s":..,"grad_norm":..,"tokens":..,"elapsed_s":..}. */

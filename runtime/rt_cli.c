@@ -68,6 +68,7 @@ static const opt_t OPTS[] = {
     {"threads", OPT_INT_NONNEG, F(threads), "N", "CPU threads (0: OpenMP default)"},
     {"quiet", OPT_FLAG, F(quiet), NULL, "no progress line"},
     {"dry-run", OPT_FLAG, F(dry_run), NULL, "print the resolved settings (steps, lrs, data) and exit"},
+    {"resume", OPT_FLAG, F(resume), NULL, "continue from CHECKPOINT_DIR/last (weights, optimizer, data position)"},
     {"help", OPT_HELP, 0, NULL, "print this help and exit"},
 };
 #undef F

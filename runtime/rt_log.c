@@ -32,6 +32,35 @@ rt_log_t *rt_log_open(const char *dir) {
     return l;
 }
 
+/* Resuming at `step`: keep the lines of steps <= step (a killed run may have
+ * logged steps after its last checkpoint; they will be run again), then append. */
+rt_log_t *rt_log_open_resume(const char *dir, int64_t step) {
+    char *path = NULL;
+    if (!dir || !*dir || asprintf(&path, "%s/metrics.jsonl", dir) < 0) return rt_log_open(dir);
+    size_t len = 0;
+    FILE *probe = fopen(path, "rb");
+    char *old = NULL;
+    if (probe) {
+        fclose(probe);
+        old = rt_read_file(path, &len);
+    }
+    rt_log_t *l = rt_log_open(dir);
+    if (l && old) {
+        char *line = old;
+        while (line < old + len) {
+            char *nl = memchr(line, '\n', (size_t)(old + len - line));
+            size_t n = nl ? (size_t)(nl - line) + 1 : (size_t)(old + len - line);
+            long long s = -1;
+            if (sscanf(line, "{\"step\":%lld", &s) == 1 && s <= step) fwrite(line, 1, n, l->f);
+            line += n;
+        }
+        fflush(l->f);
+    }
+    free(old);
+    free(path);
+    return l;
+}
+
 void rt_log_close(rt_log_t *l) {
     if (!l) return;
     if (fclose(l->f) != 0) rt_err("%s: write failed: %s", l->path, strerror(errno));

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -205,4 +206,56 @@ uint64_t rt_splitmix64(uint64_t x) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
+}
+
+static void fsync_path(const char *dir) {
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd); /* best effort, as above */
+        close(dfd);
+    }
+}
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+int rt_remove_tree(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return 0;
+    if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) return rt_err("cannot remove %s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Swaps a fully written folder `tmp` in as `final`. A crash at any point
+ * leaves either the old `final`, or `final.old` (the previous version, which
+ * a reader falls back to), never a partial folder under either name. */
+int rt_commit_dir(const char *tmp, const char *final) {
+    size_t n = strlen(final);
+    char *old = rt_malloc(n + 5);
+    memcpy(old, final, n);
+    memcpy(old + n, ".old", 5);
+    fsync_path(tmp);
+    if (rt_remove_tree(old) != 0) goto fail;
+    struct stat st;
+    if (lstat(final, &st) == 0 && rename(final, old) != 0) {
+        rt_err("cannot rename %s to %s: %s", final, old, strerror(errno));
+        goto fail;
+    }
+    if (rename(tmp, final) != 0) {
+        rt_err("cannot rename %s to %s: %s", tmp, final, strerror(errno));
+        rename(old, final);
+        goto fail;
+    }
+    char *dcopy = rt_malloc(n + 1);
+    memcpy(dcopy, final, n + 1);
+    fsync_path(dirname(dcopy));
+    free(dcopy);
+    if (rt_remove_tree(old) != 0) goto fail;
+    free(old);
+    return 0;
+fail:
+    free(old);
+    return -1;
 }

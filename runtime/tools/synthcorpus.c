@@ -9,144 +9,16 @@
  * fact sheets, questions and answers, arithmetic, counting, stories with
  * number and pronoun agreement, and lists; they are separated by a blank
  * line. All text is generated here from templates; the same seed gives the
- * same bytes. */
-#include "rt.h"
+ * same bytes. The world itself lives in synthworld.h, shared with
+ * synthinstruct (instruction-tuning questions about the same people). */
+#define SW_PROG "synthcorpus"
+#include "synthworld.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define N_PEOPLE 60
-#define N_CITIES 12
 #define DEFAULT_DOCS 12000
-
-/* ---- seeded generator ---- */
-static uint64_t rng_state;
-static uint64_t rnd(void) { return rt_splitmix64(rng_state++); }
-static int rnd_int(int n) { return (int)(rnd() % (uint64_t)n); }           /* [0, n) */
-static int rnd_range(int lo, int hi) { return lo + rnd_int(hi - lo + 1); }  /* [lo, hi] */
-#define PICK(arr) (arr[rnd_int((int)(sizeof(arr) / sizeof(arr[0])))])
-
-/* ---- growing text buffer ---- */
-typedef struct {
-    char *p;
-    size_t n, cap;
-} buf_t;
-
-static void add(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(buf_t *b, const char *fmt, ...) {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
-        va_end(ap);
-        if (k < 0) rt_die("synthcorpus: formatting failed");
-        if ((size_t)k < b->cap - b->n) {
-            b->n += (size_t)k;
-            return;
-        }
-        b->cap = b->cap * 2 + (size_t)k + 1;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p) rt_die("synthcorpus: out of memory (%zu bytes)", b->cap);
-    }
-}
-
-/* ---- the world ---- */
-static const char *COLOURS[] = {"red", "blue", "green", "yellow", "white",
-                                "black", "orange", "purple", "brown", "grey"};
-static const char *PETS[] = {"cat", "dog", "bird", "horse", "rabbit", "goat", "frog", "duck"};
-static const char *PETS_PL[] = {"cats", "dogs", "birds", "horses", "rabbits", "goats", "frogs",
-                                "ducks"};
-static const char *JOBS[] = {"baker", "farmer", "teacher", "doctor", "painter",
-                             "singer", "sailor", "builder", "fisher", "weaver"};
-static const char *THINGS[] = {"apple", "book", "cup", "hat", "box", "stone", "ball", "coat"};
-static const char *THINGS_PL[] = {"apples", "books", "cups", "hats", "boxes", "stones", "balls",
-                                  "coats"};
-static const char *ONES[] = {"zero", "one", "two", "three", "four", "five", "six", "seven",
-                             "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen",
-                             "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"};
-static const char *TENS[] = {"", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy",
-                             "eighty", "ninety"};
-
-typedef struct {
-    char name[24];
-    int she;        /* pronoun agreement */
-    int city, colour, pet, pets, job, number, friend_;
-} person_t;
-
-static person_t people[N_PEOPLE];
-static char cities[N_CITIES][24];
-
-static void make_name(char *out, int syllables, const char *const *ends, int n_ends) {
-    static const char CONS[] = "lnrstlnrstmdk";
-    static const char VOW[] = "aeioae";
-    int o = 0;
-    for (int s = 0; s < syllables; s++) {
-        out[o++] = CONS[rnd_int((int)sizeof(CONS) - 1)];
-        out[o++] = VOW[rnd_int((int)sizeof(VOW) - 1)];
-    }
-    const char *e = ends[rnd_int(n_ends)];
-    size_t el = strlen(e);
-    memcpy(out + o, e, el);
-    o += (int)el;
-    out[o] = '\0';
-    out[0] = (char)(out[0] - 'a' + 'A');
-}
-
-static int name_taken(const char *s, int np, int nc) {
-    for (int i = 0; i < np; i++)
-        if (!strcmp(people[i].name, s)) return 1;
-    for (int i = 0; i < nc; i++)
-        if (!strcmp(cities[i], s)) return 1;
-    return 0;
-}
-
-static void make_world(void) {
-    static const char *P_ENDS[] = {"", "", "n", "la", "ra", "m", "s"};
-    static const char *C_ENDS[] = {"mar", "dor", "ville", "holm", "ton", "ford"};
-    for (int i = 0; i < N_CITIES; i++) {
-        do make_name(cities[i], rnd_range(1, 2), C_ENDS, 6);
-        while (name_taken(cities[i], 0, i));
-    }
-    for (int i = 0; i < N_PEOPLE; i++) {
-        person_t *p = &people[i];
-        do make_name(p->name, rnd_range(2, 3), P_ENDS, 7);
-        while (name_taken(p->name, i, N_CITIES));
-        p->she = rnd_int(2);
-        p->city = rnd_int(N_CITIES);
-        p->colour = rnd_int(10);
-        p->pet = rnd_int(8);
-        p->pets = rnd_range(1, 4);
-        p->job = rnd_int(10);
-        p->number = rnd_range(2, 99);
-        do p->friend_ = rnd_int(N_PEOPLE);
-        while (p->friend_ == i);
-    }
-}
-
-static const char *he(const person_t *p) { return p->she ? "she" : "he"; }
-static const char *He(const person_t *p) { return p->she ? "She" : "He"; }
-static const char *his(const person_t *p) { return p->she ? "her" : "his"; }
-static const char *His(const person_t *p) { return p->she ? "Her" : "His"; }
-static const char *a_an(const char *w) { return strchr("aeiou", w[0]) ? "an" : "a"; }
-
-static void number_words(char out[32], int n) {
-    if (n < 20) snprintf(out, 32, "%s", ONES[n]);
-    else if (n % 10 == 0) snprintf(out, 32, "%s", TENS[n / 10]);
-    else snprintf(out, 32, "%s-%s", TENS[n / 10], ONES[n % 10]);
-}
-
-/* "a dog" / "three dogs" */
-static void pets_phrase(char out[64], const person_t *p) {
-    char w[32];
-    if (p->pets == 1) {
-        snprintf(out, 64, "%s %s", a_an(PETS[p->pet]), PETS[p->pet]);
-    } else {
-        number_words(w, p->pets);
-        snprintf(out, 64, "%s %s", w, PETS_PL[p->pet]);
-    }
-}
 
 /* Plain connective sentences (written for this tool): lowercase, common
  * letters, so the corpus's letter statistics stay close to English. */
@@ -406,8 +278,7 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    rng_state = rt_splitmix64(seed ^ 0x5e17c0de);
-    make_world();
+    world_build(seed);
     buf_t b = {rt_malloc(1 << 20), 0, 1 << 20};
     for (uint64_t d = 0; d < docs; d++) {
         if (d) add(&b, "\n");  /* the blank line between documents */

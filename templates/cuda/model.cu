@@ -283,6 +283,15 @@ void model_optimizer_step(model_t *m, const optim_hparams_t *h, double lr_ratio,
     exit(1);
 }
 
-real *model_muon_momentum(model_t *m) { (void)m; return NULL; }
-real *model_adamw_m(model_t *m) { (void)m; return NULL; }
-real *model_adamw_v(model_t *m) { (void)m; return NULL; }
+void model_get_state(model_t *m, real *muon_mom, real *adam_m, real *adam_v) {
+    CUDA_CHECK(cudaMemcpyAsync(muon_mom, MOM, sizeof(float) * MUON_NUMEL, cudaMemcpyDeviceToHost, m->st));
+    CUDA_CHECK(cudaMemcpyAsync(adam_m, ADAM_M, sizeof(float) * ADAMW_NUMEL, cudaMemcpyDeviceToHost, m->st));
+    CUDA_CHECK(cudaMemcpyAsync(adam_v, ADAM_V, sizeof(float) * ADAMW_NUMEL, cudaMemcpyDeviceToHost, m->st));
+    CUDA_CHECK(cudaStreamSynchronize(m->st));
+}
+void model_set_state(model_t *m, const real *muon_mom, const real *adam_m, const real *adam_v) {
+    CUDA_CHECK(cudaMemcpyAsync(MOM, muon_mom, sizeof(float) * MUON_NUMEL, cudaMemcpyHostToDevice, m->st));
+    CUDA_CHECK(cudaMemcpyAsync(ADAM_M, adam_m, sizeof(float) * ADAMW_NUMEL, cudaMemcpyHostToDevice, m->st));
+    CUDA_CHECK(cudaMemcpyAsync(ADAM_V, adam_v, sizeof(float) * ADAMW_NUMEL, cudaMemcpyHostToDevice, m->st));
+    CUDA_CHECK(cudaStreamSynchronize(m->st));
+}

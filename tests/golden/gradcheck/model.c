@@ -117,9 +117,16 @@ real *model_params(model_t *m) { return m->params; }
 real *model_grads(model_t *m) { return m->grads; }
 long model_step(const model_t *m) { return m->step; }
 void model_set_step(model_t *m, long step) { m->step = step; }
-real *model_muon_momentum(model_t *m) { return m->muon_mom; }
-real *model_adamw_m(model_t *m) { return m->adam_m; }
-real *model_adamw_v(model_t *m) { return m->adam_v; }
+void model_get_state(model_t *m, real *muon_mom, real *adam_m, real *adam_v) {
+    memcpy(muon_mom, m->muon_mom, sizeof(real) * MUON_NUMEL);
+    memcpy(adam_m, m->adam_m, sizeof(real) * ADAMW_NUMEL);
+    memcpy(adam_v, m->adam_v, sizeof(real) * ADAMW_NUMEL);
+}
+void model_set_state(model_t *m, const real *muon_mom, const real *adam_m, const real *adam_v) {
+    memcpy(m->muon_mom, muon_mom, sizeof(real) * MUON_NUMEL);
+    memcpy(m->adam_m, adam_m, sizeof(real) * ADAMW_NUMEL);
+    memcpy(m->adam_v, adam_v, sizeof(real) * ADAMW_NUMEL);
+}
 void model_zero_grad(model_t *m) { memset(m->grads, 0, sizeof(real) * N_PARAMS); }
 
 /* mamba_ssm's initialisation (mamba_simple.py + mixer_seq_simple.py

@@ -142,9 +142,9 @@ void model_free(model_t *m);
 void model_init_weights(model_t *m, uint64_t seed);
 real *model_params(model_t *m);
 real *model_grads(model_t *m);
-real *model_muon_momentum(model_t *m);
-real *model_adamw_m(model_t *m);
-real *model_adamw_v(model_t *m);
+/* Optimizer state for checkpoints: Muon momentum (MUON_NUMEL), AdamW m and v (ADAMW_NUMEL). */
+void model_get_state(model_t *m, real *muon_mom, real *adam_m, real *adam_v);
+void model_set_state(model_t *m, const real *muon_mom, const real *adam_m, const real *adam_v);
 long model_step(const model_t *m);
 void model_set_step(model_t *m, long step);
 void model_zero_grad(model_t *m);
