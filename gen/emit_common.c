@@ -217,10 +217,26 @@ static int fill_program(emitter_t *e, const char *name, sb_t *o) {
     return -1;
 }
 
+static const char *g_program_file;
+static int fill_program_named(emitter_t *e, const char *name, sb_t *o) {
+    if (!strcmp(name, "banner")) {
+        emit_banner(e->plan, g_program_file, " *", o);
+        return 0;
+    }
+    return fill_program(e, name, o);
+}
+
 int emit_program(emitter_t *e, sb_t *out) {
     char path[4096];
     snprintf(path, sizeof path, "%s/templates/program.c", e->home);
     return emit_template(e, path, fill_program, out);
+}
+
+int emit_generate(emitter_t *e, sb_t *out) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/templates/generate.c", e->home);
+    g_program_file = "generate.c";
+    return emit_template(e, path, fill_program_named, out);
 }
 
 static void json_num(sb_t *o, double v) {
@@ -283,7 +299,8 @@ void emit_makefile(emitter_t *e, sb_t *o) {
     sb_printf(o, "GEN_HOME ?= .\nVARIANT_DIR ?= build/%s\nCC ?= cc\n", s->name);
     sb_puts(o, "VARIANT_OPT ?= -O3 -march=native\n"
                "VARIANT_CFLAGS := $(VARIANT_OPT) -std=c11 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-parameter \\\n"
-               "                  -Wno-unused-function -I$(VARIANT_DIR) -I$(GEN_HOME)/templates/cpu -I$(GEN_HOME)/runtime\n"
+               "                  -Wno-unused-function -I$(VARIANT_DIR) -I$(GEN_HOME)/templates -I$(GEN_HOME)/templates/cpu \\\n"
+               "                  -I$(GEN_HOME)/runtime\n"
                "VARIANT_LIBS := $(GEN_HOME)/build/lib/libmambart.a -lyaml -ljansson -lcurl -lsnappy -lzstd -lz -lpcre2-8 -lutf8proc -lm -lpthread\n");
     if (s->backend == BACKEND_CUDA) {
         sb_puts(o, "CUDA_HOME ?= /usr/local/cuda\n"
@@ -294,26 +311,33 @@ void emit_makefile(emitter_t *e, sb_t *o) {
                    "TEMPLATE_HEADERS := $(wildcard $(GEN_HOME)/templates/cuda/*.cuh) $(wildcard $(GEN_HOME)/templates/cpu/*.h)\n\n"
                    "$(VARIANT_DIR)/model.o: $(VARIANT_DIR)/model.cu $(VARIANT_DIR)/model.h $(TEMPLATE_HEADERS)\n"
                    "\t$(NVCC) $(NVCC_FLAGS) -I$(VARIANT_DIR) -I$(GEN_HOME)/templates/cuda -I$(GEN_HOME)/templates/cpu -c $< -o $@\n\n"
-                   "$(VARIANT_DIR)/train: $(VARIANT_DIR)/model.o $(VARIANT_DIR)/program.c $(GEN_HOME)/build/lib/libmambart.a\n"
-                   "\t$(CC) $(VARIANT_CFLAGS) -o $@ $(VARIANT_DIR)/program.c $(VARIANT_DIR)/model.o $(VARIANT_LIBS) \\\n"
-                   "\t    -L$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++\n");
+                   "all: $(VARIANT_DIR)/train $(VARIANT_DIR)/generate\n\n"
+                   "$(VARIANT_DIR)/train: $(VARIANT_DIR)/program.c $(VARIANT_DIR)/model.o $(GEN_HOME)/templates/checkpoint.h $(GEN_HOME)/build/lib/libmambart.a\n"
+                   "\t$(CC) $(VARIANT_CFLAGS) -o $@ $< $(VARIANT_DIR)/model.o $(VARIANT_LIBS) -L$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++\n\n"
+                   "$(VARIANT_DIR)/generate: $(VARIANT_DIR)/generate.c $(VARIANT_DIR)/model.o $(GEN_HOME)/templates/checkpoint.h $(GEN_HOME)/build/lib/libmambart.a\n"
+                   "\t$(CC) $(VARIANT_CFLAGS) -o $@ $< $(VARIANT_DIR)/model.o $(VARIANT_LIBS) -L$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++\n");
     } else {
-        sb_puts(o, "TEMPLATE_HEADERS := $(wildcard $(GEN_HOME)/templates/cpu/*.h)\n\n"
-                   "$(VARIANT_DIR)/train: $(VARIANT_DIR)/model.c $(VARIANT_DIR)/model.h $(VARIANT_DIR)/program.c $(TEMPLATE_HEADERS) \\\n"
-                   "                      $(GEN_HOME)/build/lib/libmambart.a\n"
-                   "\t$(CC) $(VARIANT_CFLAGS) -o $@ $(VARIANT_DIR)/model.c $(VARIANT_DIR)/program.c $(VARIANT_LIBS)\n");
+        sb_puts(o, "TEMPLATE_HEADERS := $(wildcard $(GEN_HOME)/templates/cpu/*.h) $(GEN_HOME)/templates/checkpoint.h\n\n"
+                   "all: $(VARIANT_DIR)/train $(VARIANT_DIR)/generate\n\n"
+                   "$(VARIANT_DIR)/model.o: $(VARIANT_DIR)/model.c $(VARIANT_DIR)/model.h $(TEMPLATE_HEADERS)\n"
+                   "\t$(CC) $(VARIANT_CFLAGS) -c -o $@ $<\n\n"
+                   "$(VARIANT_DIR)/train: $(VARIANT_DIR)/program.c $(VARIANT_DIR)/model.o $(TEMPLATE_HEADERS) $(GEN_HOME)/build/lib/libmambart.a\n"
+                   "\t$(CC) $(VARIANT_CFLAGS) -o $@ $< $(VARIANT_DIR)/model.o $(VARIANT_LIBS)\n\n"
+                   "$(VARIANT_DIR)/generate: $(VARIANT_DIR)/generate.c $(VARIANT_DIR)/model.o $(TEMPLATE_HEADERS) $(GEN_HOME)/build/lib/libmambart.a\n"
+                   "\t$(CC) $(VARIANT_CFLAGS) -o $@ $< $(VARIANT_DIR)/model.o $(VARIANT_LIBS)\n");
     }
 }
 
 /* Writes into <out_root>/.<name>.tmp.<pid>, then swaps it into place. */
 int emit_variant(const plan_t *p, const char *home, const char *out_root) {
     emitter_t e = {.plan = p, .home = home};
-    sb_t model_h = {0}, model_c = {0}, program_c = {0}, manifest = {0}, mk = {0};
+    sb_t model_h = {0}, model_c = {0}, program_c = {0}, generate_c = {0}, manifest = {0}, mk = {0};
     char *lock = NULL;
     int rc = -1;
     const int cuda = p->s->backend == BACKEND_CUDA;
     if ((cuda ? emit_cuda_model(&e, &model_h, &model_c) : emit_cpu_model(&e, &model_h, &model_c)) != 0) goto out;
     if (emit_program(&e, &program_c) != 0) goto out;
+    if (emit_generate(&e, &generate_c) != 0) goto out;
     emit_manifest(&e, &manifest);
     emit_makefile(&e, &mk);
     lock = spec_lock_yaml(p->s);
@@ -329,7 +353,7 @@ int emit_variant(const plan_t *p, const char *home, const char *out_root) {
     struct {
         const char *name;
         sb_t *b;
-    } files[] = {{"model.h", &model_h}, {cuda ? "model.cu" : "model.c", &model_c}, {"program.c", &program_c}, {"manifest.json", &manifest},
+    } files[] = {{"model.h", &model_h}, {cuda ? "model.cu" : "model.c", &model_c}, {"program.c", &program_c}, {"generate.c", &generate_c}, {"manifest.json", &manifest},
                  {"Makefile.inc", &mk}};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char fp[4200];
@@ -359,6 +383,7 @@ out:
     sb_free(&model_h);
     sb_free(&model_c);
     sb_free(&program_c);
+    sb_free(&generate_c);
     sb_free(&manifest);
     sb_free(&mk);
     free(lock);

@@ -100,6 +100,10 @@ void emit_model_h_common(emitter_t *e, sb_t *o) {
             "/* logits (VOCAB_PADDED) at position pos of one row of SEQ_LEN tokens. */\n"
             "void model_logits_at(model_t *m, const int32_t *row, int pos, real *logits);\n"
             "double model_grad_norm(const model_t *m);\n"
+            "/* Recurrent generation: reset the state, then feed one token at a time; logits (VOCAB_PADDED)\n"
+            " * of the next token. Constant memory and time per token. */\n"
+            "void model_decode_reset(model_t *m);\n"
+            "void model_decode_step(model_t *m, int32_t token, real *logits);\n"
             "void model_optimizer_step(model_t *m, const optim_hparams_t *h, double lr_ratio, double clip_scale);\n"
             "/* One optimizer step over GRAD_ACCUM micro-batches: zero the gradients, forward and backward each,\n"
             " * clip the global gradient norm to grad_clip (0: off), Muon + AdamW at lr * lr_ratio. Returns the\n"
@@ -360,6 +364,51 @@ static int fill_optimizer(emitter_t *e, sb_t *o) {
     return 0;
 }
 
+/* ---- recurrent decoding ---------------------------------------------------- */
+
+static int fill_decode(emitter_t *e, sb_t *o) {
+    const spec_t *s = e->plan->s;
+    dims_t d = dims_of(s);
+    const int X = d.R + 2 * d.N;
+    long long conv = (long long)d.L * d.E * (d.K - 1), ssm = (long long)d.L * d.E * d.N;
+    /* work vectors of one token */
+    long long off = conv + ssm;
+    long long o_resid = off, o_normed = o_resid + d.D, o_rstd = o_normed + d.D, o_xz = o_rstd + 1, o_xc = o_xz + 2 * d.E,
+              o_xdbl = o_xc + d.E, o_dtraw = o_xdbl + X, o_delta = o_dtraw + d.E, o_y = o_delta + d.E, o_out = o_y + d.E,
+              o_normf = o_out + d.D, total = o_normf + d.D;
+    sb_printf(o, "/* Recurrent state: conv windows (n_layer, %d, %d) and scan states (n_layer, %d, %d), then one\n"
+                 " * token's work vectors: %lld floats in all, whatever the length of the text. */\n",
+              d.E, d.K - 1, d.E, d.N, total);
+    sb_printf(o, "#define DEC_TOTAL %lldL\n#define DEC(off) (m->dec + (off))\n\n", total);
+    sb_printf(o, "void model_decode_reset(model_t *m) {\n");
+    sb_printf(o, "    if (!m->dec) m->dec = model_alloc(DEC_TOTAL, \"decoding state\");\n");
+    sb_printf(o, "    memset(m->dec, 0, sizeof(real) * %lld);\n}\n\n", conv + ssm);
+    sb_printf(o, "void model_decode_step(model_t *m, int32_t token, real *logits) {\n");
+    sb_printf(o, "    if (!m->dec) model_decode_reset(m);\n");
+    sb_printf(o, "    real *resid = DEC(%lld), *normed = DEC(%lld), *rstd = DEC(%lld), *xz = DEC(%lld), *xc = DEC(%lld);\n", o_resid,
+              o_normed, o_rstd, o_xz, o_xc);
+    sb_printf(o, "    real *xdbl = DEC(%lld), *dtraw = DEC(%lld), *delta = DEC(%lld), *y = DEC(%lld), *out = DEC(%lld), *normf = DEC(%lld);\n",
+              o_xdbl, o_dtraw, o_delta, o_y, o_out, o_normf);
+    sb_printf(o, "    embedding_forward(resid, &token, P(EMBEDDING_W), 1, %d);\n", d.D);
+    for (int l = 0; l < d.L; l++) {
+        sb_printf(o, "    /* layer %d */\n", l);
+        sb_printf(o, "    rmsnorm_forward(normed, rstd, resid, P(L%d_NORM_W), 1, %d, NORM_EPS);\n", l, d.D);
+        sb_printf(o, "    matmul_forward(xz, %d, normed, %d, P(L%d_IN_PROJ_W), NULL, 1, %d, %d);\n", 2 * d.E, d.D, l, d.D, 2 * d.E);
+        sb_printf(o, "    decode_conv_step(xc, DEC(%lld), xz, P(L%d_CONV1D_W), P(L%d_CONV1D_B), %d, %d);\n",
+                  (long long)l * d.E * (d.K - 1), l, l, d.E, d.K);
+        sb_printf(o, "    matmul_forward(xdbl, %d, xc, %d, P(L%d_X_PROJ_W), NULL, 1, %d, %d);\n", X, d.E, l, d.E, X);
+        sb_printf(o, "    matmul_forward(dtraw, %d, xdbl, %d, P(L%d_DT_PROJ_W), P(L%d_DT_PROJ_B), 1, %d, %d);\n", d.E, X, l, l, d.R, d.E);
+        sb_printf(o, "    softplus_forward(delta, dtraw, %d);\n", d.E);
+        sb_printf(o, "    decode_scan_step(y, DEC(%lld), xc, delta, P(L%d_A_LOG), xdbl + %d, xdbl + %d, P(L%d_D), xz + %d, %d, %d);\n",
+                  conv + (long long)l * d.E * d.N, l, d.R, d.R + d.N, l, d.E, d.E, d.N);
+        sb_printf(o, "    matmul_forward(out, %d, y, %d, P(L%d_OUT_PROJ_W), NULL, 1, %d, %d);\n", d.D, d.E, l, d.E, d.D);
+        sb_printf(o, "    residual_add(resid, out, %d);\n", d.D);
+    }
+    sb_printf(o, "    rmsnorm_forward(normf, rstd, resid, P(NORM_F_W), 1, %d, NORM_EPS);\n", d.D);
+    sb_printf(o, "    lmhead_logits(logits, normf, P(EMBEDDING_W), 1, %d, %d);\n}\n", d.D, d.Vp);
+    return 0;
+}
+
 /* Scratch is shared by ops that never run at the same time. */
 static int fill_scratch(emitter_t *e, sb_t *o) {
     const plan_t *p = e->plan;
@@ -376,6 +425,7 @@ static int fill_scratch(emitter_t *e, sb_t *o) {
 
 static int fill_model_c(emitter_t *e, const char *name, sb_t *o) {
     if (!strcmp(name, "scratch")) return fill_scratch(e, o);
+    if (!strcmp(name, "decode")) return fill_decode(e, o);
     if (!strcmp(name, "banner")) {
         emit_banner(e->plan, "model.c", " *", o);
         return 0;

@@ -78,7 +78,7 @@ static void compare_dirs(const char *golden, const char *out) {
         files++;
     }
     closedir(d);
-    ck_assert_int_eq(files, 6);
+    ck_assert_int_eq(files, 7);
     d = opendir(out);
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;

@@ -94,6 +94,24 @@ START_TEST(test_gradcheck) {
 }
 END_TEST
 
+/* Generation runs the model one token at a time (constant state); its logits
+ * must be the full-sequence forward's. Same sums in the same order: fp64
+ * agrees to rounding (observed ~1e-16), fp32 within 1e-5. */
+static void check_decode(const char *harness, double tol) {
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "%s decode", harness);
+    result_t r[MAX_RESULTS];
+    int n = run_harness(cmd, r, MAX_RESULTS);
+    ck_assert_int_eq(check_prefix(r, n, "decode", tol), 1);
+}
+
+START_TEST(test_decode_equals_forward) {
+    check_decode("build/tests/harness_gradcheck_f64", 1e-12);
+    check_decode("build/tests/harness_gradcheck_f32", 1e-5);
+    check_decode("build/tests/harness_trainsmall_f32", 1e-5);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("numerics");
@@ -102,6 +120,7 @@ int main(void) {
     tcase_add_test(tc, test_fixture_fp64);
     tcase_add_test(tc, test_optimizers);
     tcase_add_test(tc, test_gradcheck);
+    tcase_add_test(tc, test_decode_equals_forward);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -22,6 +22,7 @@
 #include "lmhead_xent.h"
 #include "optim.h"
 #include "init.h"
+#include "decode.h"
 
 /* Parameter table in state-dict (checkpoint) order; offsets follow the
  * planner's layout (Muon matrices, AdamW with decay, AdamW without). */
@@ -37,6 +38,7 @@ struct model {
     real *adam_v;     /* (ADAMW_NUMEL) second moments */
     real *act;        /* (ACT_TOTAL) activation arena laid out by the planner */
     real *scratch;    /* scan backward, LM-head chunks, Newton-Schulz (scratch_reals()) */
+    real *dec;        /* recurrent decoding state, allocated on first use */
     long step;        /* optimizer steps taken (AdamW bias correction) */
 };
 
@@ -79,6 +81,7 @@ void model_free(model_t *m) {
     free(m->adam_v);
     free(m->act);
     free(m->scratch);
+    free(m->dec);
     free(m);
 }
 
@@ -147,6 +150,8 @@ void model_logits_at(model_t *m, const int32_t *row, int pos, real *logits) {
     forward(m, row, NULL, 1);
     lmhead_logits(logits, ACT(ACT_NORMF, 0) + (size_t)pos * D_MODEL, P(EMBEDDING_W), 1, D_MODEL, VOCAB_PADDED);
 }
+
+/*@ decode @*/
 
 double model_grad_norm(const model_t *m) { return sqrt(grad_sq_sum(m->grads, N_PARAMS)); }
 

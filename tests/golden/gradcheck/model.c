@@ -25,6 +25,7 @@
 #include "lmhead_xent.h"
 #include "optim.h"
 #include "init.h"
+#include "decode.h"
 
 /* Parameter table in state-dict (checkpoint) order; offsets follow the
  * planner's layout (Muon matrices, AdamW with decay, AdamW without). */
@@ -61,6 +62,7 @@ struct model {
     real *adam_v;     /* (ADAMW_NUMEL) second moments */
     real *act;        /* (ACT_TOTAL) activation arena laid out by the planner */
     real *scratch;    /* scan backward, LM-head chunks, Newton-Schulz (scratch_reals()) */
+    real *dec;        /* recurrent decoding state, allocated on first use */
     long step;        /* optimizer steps taken (AdamW bias correction) */
 };
 
@@ -110,6 +112,7 @@ void model_free(model_t *m) {
     free(m->adam_v);
     free(m->act);
     free(m->scratch);
+    free(m->dec);
     free(m);
 }
 
@@ -335,6 +338,45 @@ void model_logits(model_t *m, const int32_t *tokens, const uint8_t *doc_start, i
 void model_logits_at(model_t *m, const int32_t *row, int pos, real *logits) {
     forward(m, row, NULL, 1);
     lmhead_logits(logits, ACT(ACT_NORMF, 0) + (size_t)pos * D_MODEL, P(EMBEDDING_W), 1, D_MODEL, VOCAB_PADDED);
+}
+
+/* Recurrent state: conv windows (n_layer, 24, 2) and scan states (n_layer, 24, 3), then one
+ * token's work vectors: 442 floats in all, whatever the length of the text. */
+#define DEC_TOTAL 442L
+#define DEC(off) (m->dec + (off))
+
+void model_decode_reset(model_t *m) {
+    if (!m->dec) m->dec = model_alloc(DEC_TOTAL, "decoding state");
+    memset(m->dec, 0, sizeof(real) * 240);
+}
+
+void model_decode_step(model_t *m, int32_t token, real *logits) {
+    if (!m->dec) model_decode_reset(m);
+    real *resid = DEC(240), *normed = DEC(252), *rstd = DEC(264), *xz = DEC(265), *xc = DEC(313);
+    real *xdbl = DEC(337), *dtraw = DEC(346), *delta = DEC(370), *y = DEC(394), *out = DEC(418), *normf = DEC(430);
+    embedding_forward(resid, &token, P(EMBEDDING_W), 1, 12);
+    /* layer 0 */
+    rmsnorm_forward(normed, rstd, resid, P(L0_NORM_W), 1, 12, NORM_EPS);
+    matmul_forward(xz, 48, normed, 12, P(L0_IN_PROJ_W), NULL, 1, 12, 48);
+    decode_conv_step(xc, DEC(0), xz, P(L0_CONV1D_W), P(L0_CONV1D_B), 24, 3);
+    matmul_forward(xdbl, 9, xc, 24, P(L0_X_PROJ_W), NULL, 1, 24, 9);
+    matmul_forward(dtraw, 24, xdbl, 9, P(L0_DT_PROJ_W), P(L0_DT_PROJ_B), 1, 3, 24);
+    softplus_forward(delta, dtraw, 24);
+    decode_scan_step(y, DEC(96), xc, delta, P(L0_A_LOG), xdbl + 3, xdbl + 6, P(L0_D), xz + 24, 24, 3);
+    matmul_forward(out, 12, y, 24, P(L0_OUT_PROJ_W), NULL, 1, 24, 12);
+    residual_add(resid, out, 12);
+    /* layer 1 */
+    rmsnorm_forward(normed, rstd, resid, P(L1_NORM_W), 1, 12, NORM_EPS);
+    matmul_forward(xz, 48, normed, 12, P(L1_IN_PROJ_W), NULL, 1, 12, 48);
+    decode_conv_step(xc, DEC(48), xz, P(L1_CONV1D_W), P(L1_CONV1D_B), 24, 3);
+    matmul_forward(xdbl, 9, xc, 24, P(L1_X_PROJ_W), NULL, 1, 24, 9);
+    matmul_forward(dtraw, 24, xdbl, 9, P(L1_DT_PROJ_W), P(L1_DT_PROJ_B), 1, 3, 24);
+    softplus_forward(delta, dtraw, 24);
+    decode_scan_step(y, DEC(168), xc, delta, P(L1_A_LOG), xdbl + 3, xdbl + 6, P(L1_D), xz + 24, 24, 3);
+    matmul_forward(out, 12, y, 24, P(L1_OUT_PROJ_W), NULL, 1, 24, 12);
+    residual_add(resid, out, 12);
+    rmsnorm_forward(normf, rstd, resid, P(NORM_F_W), 1, 12, NORM_EPS);
+    lmhead_logits(logits, normf, P(EMBEDDING_W), 1, 12, 24);
 }
 
 double model_grad_norm(const model_t *m) { return sqrt(grad_sq_sum(m->grads, N_PARAMS)); }

@@ -160,6 +160,10 @@ void model_logits(model_t *m, const int32_t *tokens, const uint8_t *doc_start, i
 /* logits (VOCAB_PADDED) at position pos of one row of SEQ_LEN tokens. */
 void model_logits_at(model_t *m, const int32_t *row, int pos, real *logits);
 double model_grad_norm(const model_t *m);
+/* Recurrent generation: reset the state, then feed one token at a time; logits (VOCAB_PADDED)
+ * of the next token. Constant memory and time per token. */
+void model_decode_reset(model_t *m);
+void model_decode_step(model_t *m, int32_t token, real *logits);
 void model_optimizer_step(model_t *m, const optim_hparams_t *h, double lr_ratio, double clip_scale);
 /* One optimizer step over GRAD_ACCUM micro-batches: zero the gradients, forward and backward each,
  * clip the global gradient norm to grad_clip (0: off), Muon + AdamW at lr * lr_ratio. Returns the
