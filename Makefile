@@ -36,7 +36,7 @@ GEN      := $(BUILD)/bin/gen
 LAST_VARIANT := $(shell cat $(BUILD)/.last-variant 2>/dev/null)
 DEFAULT_SPEC := configs/tiny.yaml
 
-.PHONY: all run build test golden test-gpu bench install deps clean gen tools data
+.PHONY: all run build test golden test-gpu bench test-gpu bench install deps clean gen tools data
 all: $(GEN) $(RT_LIB) $(TOOLS)
 gen: $(GEN)
 tools: $(TOOLS)
@@ -122,6 +122,24 @@ golden: $(GEN)
 	  rm -rf tests/golden/$$v && $(GEN) -q -o tests/golden tests/specs/variants/$$v.yaml && rm -f tests/golden/.last-variant; \
 	  echo "tests/golden/$$v/ rewritten"; done
 GOLDEN_SPECS := fixture gradcheck
+
+# ---- GPU (on an H200) ---------------------------------------------------------
+# make test-gpu: kernels, whole step and 50-step curves, CUDA against CPU.
+test-gpu: all data
+	bash tests/gpu/run.sh
+
+# make bench [SPEC=configs/130m.yaml] [BENCH_ARGS="--steps 20"]: the fixed-shape
+# step of the spec with one micro-batch per optimizer step (as the reference
+# anchors were measured), on synthetic tokens.
+BENCH_SPEC = $(or $(SPEC),configs/130m.yaml)
+bench: all
+	@set -e; name=$$(sed -n 's/^name: *//p' $(BENCH_SPEC)); \
+	mkdir -p $(BUILD)/bench; \
+	sed -e "s/^name: .*/name: $$name-bench/" -e 's/^\(  *grad_accum:\).*/\1 1/' $(BENCH_SPEC) > $(BUILD)/bench/$$name-bench.yaml; \
+	t0=$$(date +%s.%N); $(GEN) -q -o $(BUILD)/bench $(BUILD)/bench/$$name-bench.yaml; \
+	$(MAKE) --no-print-directory -f $(BUILD)/bench/$$name-bench/Makefile.inc VARIANT_DIR=$(BUILD)/bench/$$name-bench $(BUILD)/bench/$$name-bench/bench; \
+	echo "gen + build: $$(awk "BEGIN { printf \"%.1f\", $$(date +%s.%N) - $$t0 }") s"; \
+	$(BUILD)/bench/$$name-bench/bench $(BENCH_ARGS)
 
 # ---- install / deps / clean ----------------------------------------------
 install: $(GEN)

@@ -63,6 +63,7 @@ int emit_cpu_model(emitter_t *e, sb_t *model_h, sb_t *model_c);
 int emit_cuda_model(emitter_t *e, sb_t *model_h, sb_t *model_cu);
 int emit_program(emitter_t *e, sb_t *program_c);
 int emit_generate(emitter_t *e, sb_t *generate_c);
+int emit_bench(emitter_t *e, sb_t *bench_c);
 void emit_manifest(emitter_t *e, sb_t *out);
 void emit_makefile(emitter_t *e, sb_t *out);
 

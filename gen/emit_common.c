@@ -239,6 +239,13 @@ int emit_generate(emitter_t *e, sb_t *out) {
     return emit_template(e, path, fill_program_named, out);
 }
 
+int emit_bench(emitter_t *e, sb_t *out) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/templates/bench.c", e->home);
+    g_program_file = "bench.c";
+    return emit_template(e, path, fill_program_named, out);
+}
+
 static void json_num(sb_t *o, double v) {
     if (v == (double)(long long)v && v < 9e15 && v > -9e15) sb_printf(o, "%lld", (long long)v);
     else c_dbl(o, v);
@@ -309,12 +316,14 @@ void emit_makefile(emitter_t *e, sb_t *o) {
                    "NVCC_FLAGS ?= -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -Werror all-warnings \\\n"
                    "              -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-Wno-unused-function,-fopenmp\n"
                    "TEMPLATE_HEADERS := $(wildcard $(GEN_HOME)/templates/cuda/*.cuh) $(wildcard $(GEN_HOME)/templates/cpu/*.h)\n\n"
+                   "all: $(VARIANT_DIR)/train $(VARIANT_DIR)/generate\n\n"
                    "$(VARIANT_DIR)/model.o: $(VARIANT_DIR)/model.cu $(VARIANT_DIR)/model.h $(TEMPLATE_HEADERS)\n"
                    "\t$(NVCC) $(NVCC_FLAGS) -I$(VARIANT_DIR) -I$(GEN_HOME)/templates/cuda -I$(GEN_HOME)/templates/cpu -c $< -o $@\n\n"
-                   "all: $(VARIANT_DIR)/train $(VARIANT_DIR)/generate\n\n"
                    "$(VARIANT_DIR)/train: $(VARIANT_DIR)/program.c $(VARIANT_DIR)/model.o $(GEN_HOME)/templates/checkpoint.h $(GEN_HOME)/build/lib/libmambart.a\n"
                    "\t$(CC) $(VARIANT_CFLAGS) -o $@ $< $(VARIANT_DIR)/model.o $(VARIANT_LIBS) -L$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++\n\n"
                    "$(VARIANT_DIR)/generate: $(VARIANT_DIR)/generate.c $(VARIANT_DIR)/model.o $(GEN_HOME)/templates/checkpoint.h $(GEN_HOME)/build/lib/libmambart.a\n"
+                   "\t$(CC) $(VARIANT_CFLAGS) -o $@ $< $(VARIANT_DIR)/model.o $(VARIANT_LIBS) -L$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++\n\n"
+                   "$(VARIANT_DIR)/bench: $(VARIANT_DIR)/bench.c $(VARIANT_DIR)/model.o $(GEN_HOME)/build/lib/libmambart.a\n"
                    "\t$(CC) $(VARIANT_CFLAGS) -o $@ $< $(VARIANT_DIR)/model.o $(VARIANT_LIBS) -L$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++\n");
     } else {
         sb_puts(o, "TEMPLATE_HEADERS := $(wildcard $(GEN_HOME)/templates/cpu/*.h) $(GEN_HOME)/templates/checkpoint.h\n\n"
@@ -324,6 +333,8 @@ void emit_makefile(emitter_t *e, sb_t *o) {
                    "$(VARIANT_DIR)/train: $(VARIANT_DIR)/program.c $(VARIANT_DIR)/model.o $(TEMPLATE_HEADERS) $(GEN_HOME)/build/lib/libmambart.a\n"
                    "\t$(CC) $(VARIANT_CFLAGS) -o $@ $< $(VARIANT_DIR)/model.o $(VARIANT_LIBS)\n\n"
                    "$(VARIANT_DIR)/generate: $(VARIANT_DIR)/generate.c $(VARIANT_DIR)/model.o $(TEMPLATE_HEADERS) $(GEN_HOME)/build/lib/libmambart.a\n"
+                   "\t$(CC) $(VARIANT_CFLAGS) -o $@ $< $(VARIANT_DIR)/model.o $(VARIANT_LIBS)\n\n"
+                   "$(VARIANT_DIR)/bench: $(VARIANT_DIR)/bench.c $(VARIANT_DIR)/model.o $(GEN_HOME)/build/lib/libmambart.a\n"
                    "\t$(CC) $(VARIANT_CFLAGS) -o $@ $< $(VARIANT_DIR)/model.o $(VARIANT_LIBS)\n");
     }
 }
@@ -331,13 +342,14 @@ void emit_makefile(emitter_t *e, sb_t *o) {
 /* Writes into <out_root>/.<name>.tmp.<pid>, then swaps it into place. */
 int emit_variant(const plan_t *p, const char *home, const char *out_root) {
     emitter_t e = {.plan = p, .home = home};
-    sb_t model_h = {0}, model_c = {0}, program_c = {0}, generate_c = {0}, manifest = {0}, mk = {0};
+    sb_t model_h = {0}, model_c = {0}, program_c = {0}, generate_c = {0}, bench_c = {0}, manifest = {0}, mk = {0};
     char *lock = NULL;
     int rc = -1;
     const int cuda = p->s->backend == BACKEND_CUDA;
     if ((cuda ? emit_cuda_model(&e, &model_h, &model_c) : emit_cpu_model(&e, &model_h, &model_c)) != 0) goto out;
     if (emit_program(&e, &program_c) != 0) goto out;
     if (emit_generate(&e, &generate_c) != 0) goto out;
+    if (emit_bench(&e, &bench_c) != 0) goto out;
     emit_manifest(&e, &manifest);
     emit_makefile(&e, &mk);
     lock = spec_lock_yaml(p->s);
@@ -353,7 +365,7 @@ int emit_variant(const plan_t *p, const char *home, const char *out_root) {
     struct {
         const char *name;
         sb_t *b;
-    } files[] = {{"model.h", &model_h}, {cuda ? "model.cu" : "model.c", &model_c}, {"program.c", &program_c}, {"generate.c", &generate_c}, {"manifest.json", &manifest},
+    } files[] = {{"model.h", &model_h}, {cuda ? "model.cu" : "model.c", &model_c}, {"program.c", &program_c}, {"generate.c", &generate_c}, {"bench.c", &bench_c}, {"manifest.json", &manifest},
                  {"Makefile.inc", &mk}};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char fp[4200];
@@ -384,6 +396,7 @@ out:
     sb_free(&model_c);
     sb_free(&program_c);
     sb_free(&generate_c);
+    sb_free(&bench_c);
     sb_free(&manifest);
     sb_free(&mk);
     free(lock);

@@ -12,6 +12,14 @@
 #define CUDA_LMHEAD_CHUNK 4096
 #define GEMM_WORKSPACE (32LL << 20)
 
+/* Records the op for manifest.json and marks its end in the emitted code:
+ * `make bench` times the span between consecutive marks (eager pass). */
+#define REC(phase, layer, op, ...)                                                  \
+    do {                                                                            \
+        sb_printf(o, "    PROF(\"%s.%s\");\n", phase, op);                          \
+        emit_record(e, phase, layer, op, __VA_ARGS__);                              \
+    } while (0)
+
 typedef struct {
     const char *name, *ctype, *shape;
     long long elem_bytes, per_layer, count; /* count = total elements */
@@ -71,6 +79,19 @@ static int cuda_buffers(const plan_t *p, cbuf_t *b) {
     B("LOSS", "float", 4, 0, GA + 2, "loss sums per micro-batch; gradient norm squared");
     B("BATCH_DEV", "char", 1, 0, GA * BT * (4 + 4 + 4 + 1), "tokens, targets, mask, doc_start of the step");
     B("GEMM_WS", "char", 1, 0, GEMM_WORKSPACE, "cuBLASLt workspace");
+    /* recurrent decoding (generation): constant-size state and one token's vectors */
+    B("DEC_CONV", "float", 4, 0, L * d.E * (d.K - 1), "(n_layer, d_inner, d_conv-1) conv windows");
+    B("DEC_SSM", "float", 4, 0, L * d.E * d.N, "(n_layer, d_inner, d_state) scan states");
+    B("DEC_RESID", "float", 4, 0, d.D, "(d_model)");
+    B("DEC_NORMED", "bf16", 2, 0, d.D, "(d_model)");
+    B("DEC_XZ", "bf16", 2, 0, 2 * d.E, "(2*d_inner)");
+    B("DEC_XC", "bf16", 2, 0, d.E, "(d_inner)");
+    B("DEC_XDBL", "bf16", 2, 0, X, "(dt_rank+2*d_state)");
+    B("DEC_DTRAW", "float", 4, 0, d.E, "(d_inner)");
+    B("DEC_Y", "bf16", 2, 0, d.E, "(d_inner)");
+    B("DEC_NORMF", "bf16", 2, 0, d.D, "(d_model)");
+    B("DEC_LOGITS", "float", 4, 0, d.Vp, "(vocab_padded)");
+    B("DEC_TOK", "int32_t", 4, 0, 1, "the token being fed");
 #undef B
     return n;
 }
@@ -125,40 +146,42 @@ static int fill_forward(emitter_t *e, sb_t *o) {
     sb_printf(o, "static void forward(model_t *m, const int32_t *tok, const uint8_t *ds, int nb) {\n");
     sb_printf(o, "    const int BT = nb * SEQ_LEN;\n    cudaStream_t st = m->st;\n    gemm_ctx *g = &m->gemm;\n    (void)ds;\n");
     sb_printf(o, "    embedding_fwd(RESID(0), tok, PD(EMBEDDING_W), BT, %d, st);\n", d.D);
+    REC("forward", -1, "embedding", 0, 8.0 * BT * d.D, "(%lld,%d)", d.BT, d.D);
     for (int l = 0; l < d.L; l++) {
         sb_printf(o, "\n    // ---- layer %d ----\n", l);
         sb_printf(o, "    rmsnorm_fwd(NORMED, RSTD(%d), RESID(%d), PD(L%d_NORM_W), BT, %d, NORM_EPS, st);\n", l, l, l, d.D);
-        emit_record(e, "forward", l, "rmsnorm", 4 * BT * d.D, BT * d.D * 6.0, "(%lld,%d)", d.BT, d.D);
+        REC("forward", l, "rmsnorm", 4 * BT * d.D, BT * d.D * 6.0, "(%lld,%d)", d.BT, d.D);
         sb_printf(o, "    // in_proj: (B*T, %d) x (%d, %d)^T -> xz bf16\n", d.D, 2 * d.E, d.D);
         sb_printf(o, "    linear_fwd(g, XZ(%d), CUDA_R_16BF, %d, NORMED, %d, WB(L%d_IN_PROJ_W), BT, %d, %d, 0.0f, NULL, st);\n", l,
                   2 * d.E, d.D, l, d.D, 2 * d.E);
-        emit_record(e, "forward", l, "in_proj", 2 * BT * d.D * 2 * d.E, 2.0 * (BT * d.D + 2.0 * d.E * d.D + BT * 2 * d.E),
+        REC("forward", l, "in_proj", 2 * BT * d.D * 2 * d.E, 2.0 * (BT * d.D + 2.0 * d.E * d.D + BT * 2 * d.E),
                     "(%lld,%d) x (%d,%d)^T", d.BT, d.D, 2 * d.E, d.D);
         sb_printf(o, "    conv1d_silu_fwd(XC, XZ(%d), %d, PD(L%d_CONV1D_W), PD(L%d_CONV1D_B), %s, nb, %d, %d, %d, st);\n", l, 2 * d.E,
                   l, l, ds, d.T, d.E, d.K);
-        emit_record(e, "forward", l, "conv1d_silu", BT * d.E * (2.0 * d.K + 5), 4.0 * BT * d.E, "(%d,%d,%d) k=%d", d.B, d.T, d.E,
+        REC("forward", l, "conv1d_silu", BT * d.E * (2.0 * d.K + 5), 4.0 * BT * d.E, "(%d,%d,%d) k=%d", d.B, d.T, d.E,
                     d.K);
         sb_printf(o, "    linear_fwd(g, XDBL(%d), CUDA_R_16BF, %d, XC, %d, WB(L%d_X_PROJ_W), BT, %d, %d, 0.0f, NULL, st);\n", l, X,
                   d.E, l, d.E, X);
-        emit_record(e, "forward", l, "x_proj", 2 * BT * d.E * X, 2.0 * (BT * d.E + (double)X * d.E + BT * X), "(%lld,%d) x (%d,%d)^T",
+        REC("forward", l, "x_proj", 2 * BT * d.E * X, 2.0 * (BT * d.E + (double)X * d.E + BT * X), "(%lld,%d) x (%d,%d)^T",
                     d.BT, d.E, X, d.E);
         sb_printf(o, "    linear_fwd(g, DTRAW, CUDA_R_32F, %d, XDBL(%d), %d, WB(L%d_DT_PROJ_W), BT, %d, %d, 0.0f, NULL, st);\n", d.E,
                   l, X, l, d.R, d.E);
-        emit_record(e, "forward", l, "dt_proj", 2 * BT * d.R * d.E, 2.0 * BT * d.R + 2.0 * d.R * d.E + 4.0 * BT * d.E,
+        REC("forward", l, "dt_proj", 2 * BT * d.R * d.E, 2.0 * BT * d.R + 2.0 * d.R * d.E + 4.0 * BT * d.E,
                     "(%lld,%d) x (%d,%d)^T", d.BT, d.R, d.E, d.R);
         sb_printf(o, "    selective_scan_fwd(Y, YPRE(%d), STATES(%d), XC, DTRAW, PD(L%d_DT_PROJ_B), PD(L%d_A_LOG), XDBL(%d) + %d,\n"
                      "                       XDBL(%d) + %d, %d, PD(L%d_D), XZ(%d) + %d, %d, %s, nb, %d, %d, %d, st);\n",
                   l, l, l, l, l, d.R, l, d.R + d.N, X, l, l, d.E, 2 * d.E, ds, d.T, d.E, d.N);
-        emit_record(e, "forward", l, "selective_scan", BT * d.E * (9.0 * d.N + 12), BT * (2.0 * d.E * 4 + 4.0 * d.E + 4.0 * d.N),
+        REC("forward", l, "selective_scan", BT * d.E * (9.0 * d.N + 12), BT * (2.0 * d.E * 4 + 4.0 * d.E + 4.0 * d.N),
                     "(%d,%d,%d) N=%d", d.B, d.T, d.E, d.N);
         sb_printf(o, "    // out_proj + residual: resid[%d] = y x (%d, %d)^T + resid[%d]\n", l + 1, d.D, d.E, l);
         sb_printf(o, "    linear_fwd(g, RESID(%d), CUDA_R_32F, %d, Y, %d, WB(L%d_OUT_PROJ_W), BT, %d, %d, 1.0f, RESID(%d), st);\n",
                   l + 1, d.D, d.E, l, d.E, d.D, l);
-        emit_record(e, "forward", l, "out_proj_residual", 2 * BT * d.E * d.D,
+        REC("forward", l, "out_proj_residual", 2 * BT * d.E * d.D,
                     2.0 * BT * d.E + 2.0 * d.D * d.E + 8.0 * BT * d.D, "(%lld,%d) x (%d,%d)^T", d.BT, d.E, d.D, d.E);
     }
-    sb_printf(o, "\n    rmsnorm_fwd(NORMF, RSTDF, RESID(%d), PD(NORM_F_W), BT, %d, NORM_EPS, st);\n}\n", d.L, d.D);
-    emit_record(e, "forward", -1, "rmsnorm_f", 4 * BT * d.D, 6.0 * BT * d.D, "(%lld,%d)", d.BT, d.D);
+    sb_printf(o, "\n    rmsnorm_fwd(NORMF, RSTDF, RESID(%d), PD(NORM_F_W), BT, %d, NORM_EPS, st);\n", d.L, d.D);
+    REC("forward", -1, "rmsnorm_f", 4 * BT * d.D, 6.0 * BT * d.D, "(%lld,%d)", d.BT, d.D);
+    sb_printf(o, "}\n");
     return 0;
 }
 
@@ -191,9 +214,9 @@ static int fill_backward(emitter_t *e, sb_t *o) {
     sb_printf(o, "        linear_bwd_x(g, DNORMED + (size_t)c0 * %d, CUDA_R_32F, %d, LOGITS, %d, WB(EMBEDDING_W), n, %d, %d, 0.0f, st);\n",
               d.D, d.D, d.Vp, d.D, d.Vp);
     sb_printf(o, "        linear_bwd_w(g, GD(EMBEDDING_W), LOGITS, %d, x, %d, n, %d, %d, st);\n    }\n", d.Vp, d.D, d.D, d.Vp);
-    emit_record(e, "forward", -1, "lmhead_xent", 2 * BT * d.D * d.Vp + 5 * BT * d.Vp, 2.0 * d.Vp * d.D + 2.0 * BT * d.D + 4.0 * BT * d.Vp,
+    REC("forward", -1, "lmhead_xent", 2 * BT * d.D * d.Vp + 5 * BT * d.Vp, 2.0 * d.Vp * d.D + 2.0 * BT * d.D + 4.0 * BT * d.Vp,
                 "(%lld,%d) x (%d,%d)^T", d.BT, d.D, d.Vp, d.D);
-    emit_record(e, "backward", -1, "lmhead", 4 * BT * d.D * d.Vp, 4.0 * d.Vp * d.D + 4.0 * BT * d.Vp + 6.0 * BT * d.D,
+    REC("backward", -1, "lmhead", 4 * BT * d.D * d.Vp, 4.0 * d.Vp * d.D + 4.0 * BT * d.Vp + 6.0 * BT * d.D,
                 "(%lld,%d) x (%d,%d)^T", d.BT, d.D, d.Vp, d.D);
     sb_printf(o, "    CUDA_CHECK(cudaMemsetAsync(DRESID, 0, sizeof(float) * BT * %d, st));\n", d.D);
     sb_printf(o, "    rmsnorm_bwd(DRESID, GD(NORM_F_W), DNORMED, RESID(%d), PD(NORM_F_W), RSTDF, BT, %d, st);\n", d.L, d.D);
@@ -204,7 +227,7 @@ static int fill_backward(emitter_t *e, sb_t *o) {
         sb_printf(o, "    linear_bwd_w(g, GD(L%d_OUT_PROJ_W), DRESID_BF, %d, Y, %d, BT, %d, %d, st);\n", l, d.D, d.E, d.E, d.D);
         sb_printf(o, "    linear_bwd_x(g, DY, CUDA_R_16BF, %d, DRESID_BF, %d, WB(L%d_OUT_PROJ_W), BT, %d, %d, 0.0f, st);\n", d.E, d.D,
                   l, d.E, d.D);
-        emit_record(e, "backward", l, "out_proj", 4 * BT * d.E * d.D, 2.0 * (3 * BT * d.E + 2 * BT * d.D) + 6.0 * d.D * d.E,
+        REC("backward", l, "out_proj", 4 * BT * d.E * d.D, 2.0 * (3 * BT * d.E + 2 * BT * d.D) + 6.0 * d.D * d.E,
                     "(%lld,%d) x (%d,%d)^T", d.BT, d.E, d.D, d.E);
         sb_printf(o, "    conv1d_silu_fwd(XC, XZ(%d), %d, PD(L%d_CONV1D_W), PD(L%d_CONV1D_B), %s, MICRO_BATCH, %d, %d, %d, st);  // recompute\n",
                   l, 2 * d.E, l, l, ds, d.T, d.E, d.K);
@@ -216,36 +239,37 @@ static int fill_backward(emitter_t *e, sb_t *o) {
                      "                       XZ(%d) + %d, %d, YPRE(%d), STATES(%d), %s, MICRO_BATCH, %d, %d, %d, st);\n",
                   l, l, d.R, d.R + d.N, X, l, d.E, 2 * d.E, l, l, l, d.R, l, d.R + d.N, X, l, l, d.E, 2 * d.E, l, l, ds, d.T, d.E,
                   d.N);
-        emit_record(e, "backward", l, "selective_scan", BT * d.E * (20.0 * d.N + 20), BT * (2.0 * d.E * 6 + 12.0 * d.E + 8.0 * d.N),
+        REC("backward", l, "selective_scan", BT * d.E * (20.0 * d.N + 20), BT * (2.0 * d.E * 6 + 12.0 * d.E + 8.0 * d.N),
                     "(%d,%d,%d) N=%d", d.B, d.T, d.E, d.N);
         sb_printf(o, "    cast_f32_to_bf16(DDTRAW_BF, DDTRAW, (long)BT * %d, st);\n", d.E);
         sb_printf(o, "    linear_bwd_w(g, GD(L%d_DT_PROJ_W), DDTRAW_BF, %d, XDBL(%d), %d, BT, %d, %d, st);\n", l, d.E, l, X, d.R, d.E);
         sb_printf(o, "    linear_bwd_x(g, DXDBL, CUDA_R_32F, %d, DDTRAW_BF, %d, WB(L%d_DT_PROJ_W), BT, %d, %d, 0.0f, st);\n", X, d.E, l,
                   d.R, d.E);
-        emit_record(e, "backward", l, "dt_proj", 4 * BT * d.R * d.E, 6.0 * BT * d.E + 4.0 * BT * d.R, "(%lld,%d) x (%d,%d)^T", d.BT,
+        REC("backward", l, "dt_proj", 4 * BT * d.R * d.E, 6.0 * BT * d.E + 4.0 * BT * d.R, "(%lld,%d) x (%d,%d)^T", d.BT,
                     d.R, d.E, d.R);
         sb_printf(o, "    cast_f32_to_bf16(DXDBL_BF, DXDBL, (long)BT * %d, st);\n", X);
         sb_printf(o, "    linear_bwd_w(g, GD(L%d_X_PROJ_W), DXDBL_BF, %d, XC, %d, BT, %d, %d, st);\n", l, X, d.E, d.E, X);
         sb_printf(o, "    linear_bwd_x(g, DU, CUDA_R_32F, %d, DXDBL_BF, %d, WB(L%d_X_PROJ_W), BT, %d, %d, 1.0f, st);\n", d.E, X, l, d.E,
                   X);
-        emit_record(e, "backward", l, "x_proj", 4 * BT * d.E * X, 2.0 * BT * d.E + 8.0 * BT * d.E + 4.0 * BT * X, "(%lld,%d) x (%d,%d)^T",
+        REC("backward", l, "x_proj", 4 * BT * d.E * X, 2.0 * BT * d.E + 8.0 * BT * d.E + 4.0 * BT * X, "(%lld,%d) x (%d,%d)^T",
                     d.BT, d.E, X, d.E);
         sb_printf(o, "    conv1d_silu_bwd(DXZ, %d, GD(L%d_CONV1D_W), GD(L%d_CONV1D_B), DU, XZ(%d), %d, PD(L%d_CONV1D_W), PD(L%d_CONV1D_B), %s,\n"
                      "                    MICRO_BATCH, %d, %d, %d, st);\n",
                   2 * d.E, l, l, l, 2 * d.E, l, l, ds, d.T, d.E, d.K);
-        emit_record(e, "backward", l, "conv1d_silu", BT * d.E * (6.0 * d.K + 10), BT * d.E * 8.0, "(%d,%d,%d) k=%d", d.B, d.T, d.E, d.K);
+        REC("backward", l, "conv1d_silu", BT * d.E * (6.0 * d.K + 10), BT * d.E * 8.0, "(%d,%d,%d) k=%d", d.B, d.T, d.E, d.K);
         sb_printf(o, "    rmsnorm_fwd(NORMED, NULL, RESID(%d), PD(L%d_NORM_W), BT, %d, NORM_EPS, st);  // recompute\n", l, l, d.D);
         sb_printf(o, "    linear_bwd_w(g, GD(L%d_IN_PROJ_W), DXZ, %d, NORMED, %d, BT, %d, %d, st);\n", l, 2 * d.E, d.D, d.D, 2 * d.E);
         sb_printf(o, "    linear_bwd_x(g, DNORMED, CUDA_R_32F, %d, DXZ, %d, WB(L%d_IN_PROJ_W), BT, %d, %d, 0.0f, st);\n", d.D, 2 * d.E,
                   l, d.D, 2 * d.E);
-        emit_record(e, "backward", l, "in_proj", 4 * BT * d.D * 2 * d.E, 2.0 * (2 * BT * 2 * d.E + BT * d.D) + 4.0 * BT * d.D,
+        REC("backward", l, "in_proj", 4 * BT * d.D * 2 * d.E, 2.0 * (2 * BT * 2 * d.E + BT * d.D) + 4.0 * BT * d.D,
                     "(%lld,%d) x (%d,%d)^T", d.BT, d.D, 2 * d.E, d.D);
         sb_printf(o, "    rmsnorm_bwd(DRESID, GD(L%d_NORM_W), DNORMED, RESID(%d), PD(L%d_NORM_W), RSTD(%d), BT, %d, st);\n", l, l, l, l,
                   d.D);
-        emit_record(e, "backward", l, "rmsnorm", 8 * BT * d.D, 16.0 * BT * d.D, "(%lld,%d)", d.BT, d.D);
+        REC("backward", l, "rmsnorm", 8 * BT * d.D, 16.0 * BT * d.D, "(%lld,%d)", d.BT, d.D);
     }
-    sb_printf(o, "\n    embedding_bwd(GD(EMBEDDING_W), DRESID, tok, BT, %d, st);\n}\n", d.D);
-    emit_record(e, "backward", -1, "embedding", BT * d.D, 8.0 * BT * d.D, "(%lld,%d)", d.BT, d.D);
+    sb_printf(o, "\n    embedding_bwd(GD(EMBEDDING_W), DRESID, tok, BT, %d, st);\n", d.D);
+    REC("backward", -1, "embedding", BT * d.D, 8.0 * BT * d.D, "(%lld,%d)", d.BT, d.D);
+    sb_printf(o, "}\n");
     return 0;
 }
 
@@ -278,7 +302,7 @@ static int fill_optimizer(emitter_t *e, sb_t *o) {
                   r > c ? r : c, r, c);
         sb_printf(o, "        muon_apply(p, MX, n, SCHED + SCHED_MUON_LR, adjust, (float)h->muon_weight_decay, st);\n    }\n");
         double kk = (double)(r < c ? r : c), big = (double)(r < c ? c : r);
-        emit_record(e, "optimizer", -1, "muon", (double)n * 5 * (4 * kk * kk * big + 2 * kk * kk * kk), (double)n * r * c * 30.0,
+        REC("optimizer", -1, "muon", (double)n * 5 * (4 * kk * kk * big + 2 * kk * kk * kk), (double)n * r * c * 30.0,
                     "%lld x (%lld,%lld)", n, r, c);
     }
     if (p->adamw_decay.numel)
@@ -289,12 +313,50 @@ static int fill_optimizer(emitter_t *e, sb_t *o) {
                      "               ADAMW_NODECAY_NUMEL, SCHED + SCHED_ADAMW_LR, (float)h->adamw_beta1, (float)h->adamw_beta2,\n"
                      "               (float)h->adamw_eps, 0.0f, st);\n");
     double na = (double)(p->adamw_decay.numel + p->adamw_nodecay.numel);
-    emit_record(e, "optimizer", -1, "adamw", 12 * na, 28.0 * na, "%lld floats", (long long)na);
+    REC("optimizer", -1, "adamw", 12 * na, 28.0 * na, "%lld floats", (long long)na);
     sb_printf(o, "    cast_f32_to_bf16(WBF, PARAMS, N_PARAMS, st);\n}\n");
     return 0;
 }
 
+static int fill_decode(emitter_t *e, sb_t *o) {
+    const spec_t *s = e->plan->s;
+    dims_t d = dims_of(s);
+    const int X = d.R + 2 * d.N;
+    sb_printf(o, "void model_decode_reset(model_t *m) {\n");
+    sb_printf(o, "    CUDA_CHECK(cudaMemsetAsync(DEC_CONV, 0, sizeof(float) * %lld, m->st));\n", (long long)d.L * d.E * (d.K - 1));
+    sb_printf(o, "    CUDA_CHECK(cudaMemsetAsync(DEC_SSM, 0, sizeof(float) * %lld, m->st));\n}\n\n", (long long)d.L * d.E * d.N);
+    sb_printf(o, "void model_decode_step(model_t *m, int32_t token, real *logits) {\n");
+    sb_printf(o, "    cudaStream_t st = m->st;\n    gemm_ctx *g = &m->gemm;\n");
+    sb_printf(o, "    int32_t *h_tok = (int32_t *)m->h_batch;\n    *h_tok = token;\n");
+    sb_printf(o, "    CUDA_CHECK(cudaMemcpyAsync(DEC_TOK, h_tok, sizeof(int32_t), cudaMemcpyHostToDevice, st));\n");
+    sb_printf(o, "    embedding_fwd(DEC_RESID, DEC_TOK, PD(EMBEDDING_W), 1, %d, st);\n", d.D);
+    for (int l = 0; l < d.L; l++) {
+        sb_printf(o, "    // layer %d\n", l);
+        sb_printf(o, "    rmsnorm_fwd(DEC_NORMED, NULL, DEC_RESID, PD(L%d_NORM_W), 1, %d, NORM_EPS, st);\n", l, d.D);
+        sb_printf(o, "    linear_fwd(g, DEC_XZ, CUDA_R_16BF, %d, DEC_NORMED, %d, WB(L%d_IN_PROJ_W), 1, %d, %d, 0.0f, NULL, st);\n", 2 * d.E,
+                  d.D, l, d.D, 2 * d.E);
+        sb_printf(o, "    decode_conv_step(DEC_XC, DEC_CONV + %lldULL, DEC_XZ, PD(L%d_CONV1D_W), PD(L%d_CONV1D_B), %d, %d, st);\n",
+                  (long long)l * d.E * (d.K - 1), l, l, d.E, d.K);
+        sb_printf(o, "    linear_fwd(g, DEC_XDBL, CUDA_R_16BF, %d, DEC_XC, %d, WB(L%d_X_PROJ_W), 1, %d, %d, 0.0f, NULL, st);\n", X, d.E,
+                  l, d.E, X);
+        sb_printf(o, "    linear_fwd(g, DEC_DTRAW, CUDA_R_32F, %d, DEC_XDBL, %d, WB(L%d_DT_PROJ_W), 1, %d, %d, 0.0f, NULL, st);\n", d.E,
+                  X, l, d.R, d.E);
+        sb_printf(o, "    decode_scan_step(DEC_Y, DEC_SSM + %lldULL, DEC_XC, DEC_DTRAW, PD(L%d_DT_PROJ_B), PD(L%d_A_LOG), DEC_XDBL + %d,\n"
+                     "                     DEC_XDBL + %d, PD(L%d_D), DEC_XZ + %d, %d, %d, st);\n",
+                  (long long)l * d.E * d.N, l, l, d.R, d.R + d.N, l, d.E, d.E, d.N);
+        sb_printf(o, "    linear_fwd(g, DEC_RESID, CUDA_R_32F, %d, DEC_Y, %d, WB(L%d_OUT_PROJ_W), 1, %d, %d, 1.0f, DEC_RESID, st);\n", d.D,
+                  d.E, l, d.E, d.D);
+    }
+    sb_printf(o, "    rmsnorm_fwd(DEC_NORMF, NULL, DEC_RESID, PD(NORM_F_W), 1, %d, NORM_EPS, st);\n", d.D);
+    sb_printf(o, "    linear_fwd(g, DEC_LOGITS, CUDA_R_32F, %d, DEC_NORMF, %d, WB(EMBEDDING_W), 1, %d, %d, 0.0f, NULL, st);\n", d.Vp,
+              d.D, d.D, d.Vp);
+    sb_printf(o, "    CUDA_CHECK(cudaMemcpyAsync(logits, DEC_LOGITS, sizeof(float) * %d, cudaMemcpyDeviceToHost, st));\n", d.Vp);
+    sb_printf(o, "    CUDA_CHECK(cudaStreamSynchronize(st));\n}\n");
+    return 0;
+}
+
 static int fill_model_cu(emitter_t *e, const char *name, sb_t *o) {
+    if (!strcmp(name, "decode")) return fill_decode(e, o);
     if (!strcmp(name, "banner")) {
         emit_banner(e->plan, "model.cu", "//", o);
         return 0;

@@ -78,7 +78,7 @@ static void compare_dirs(const char *golden, const char *out) {
         files++;
     }
     closedir(d);
-    ck_assert_int_eq(files, 7);
+    ck_assert_int_eq(files, 8);
     d = opendir(out);
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
@@ -238,10 +238,28 @@ START_TEST(test_manifest_counts) {
 }
 END_TEST
 
+/* CI has nvcc but no GPU: the CUDA variant of a small spec must still
+ * generate, compile with warnings as errors, and link. */
+START_TEST(test_cuda_variant_compiles) {
+    const char *nvcc = getenv("NVCC") ? getenv("NVCC") : "/usr/local/cuda/bin/nvcc";
+    ck_assert_msg(access(nvcc, X_OK) == 0, "nvcc not found at %s (set NVCC)", nvcc);
+    char tmp[64], cmd[1024], *out;
+    make_tmp(tmp, sizeof tmp);
+    snprintf(cmd, sizeof cmd,
+             GEN " -q -o %s tests/specs/gpu/gpusmall.yaml && make -s -f %s/gpusmall/Makefile.inc VARIANT_DIR=%s/gpusmall GEN_HOME=. "
+                 "NVCC=%s %s/gpusmall/train %s/gpusmall/generate %s/gpusmall/bench",
+             tmp, tmp, tmp, nvcc, tmp, tmp, tmp);
+    ck_assert_msg(run(cmd, &out) == 0, "the CUDA variant does not build:\n%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("gen");
     TCase *tc = tcase_create("gen");
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_golden_fixture);
     tcase_add_test(tc, test_golden_gradcheck);
     tcase_add_test(tc, test_deterministic);
@@ -250,6 +268,7 @@ int main(void) {
     tcase_add_test(tc, test_cli);
     tcase_add_test(tc, test_no_half_written_variant);
     tcase_add_test(tc, test_manifest_counts);
+    tcase_add_test(tc, test_cuda_variant_compiles);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

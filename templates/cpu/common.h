@@ -19,6 +19,9 @@
 #define OPS_COMMON_H
 
 #include <math.h>
+#ifdef __cplusplus
+#include <cmath>
+#endif
 #include <stdint.h>
 #include <string.h>
 #include <stddef.h>
@@ -73,10 +76,17 @@ static inline void *ops_alloc(size_t bytes, const char *what)
     return p;
 }
 
-/* libm in the precision of `real` (expf for float, exp for double). */
+/* libm in the precision of `real` (expf for float, exp for double). C++
+ * (the CUDA backend includes init.h on the host) has overloads instead. */
+#ifdef __cplusplus
+static inline real r_exp(real x) { return std::exp(x); }
+static inline real r_log1p(real x) { return std::log1p(x); }
+static inline real r_sqrt(real x) { return std::sqrt(x); }
+#else
 static inline real r_exp(real x) { return _Generic(x, float: expf, default: exp)(x); }
 static inline real r_log1p(real x) { return _Generic(x, float: log1pf, default: log1p)(x); }
 static inline real r_sqrt(real x) { return _Generic(x, float: sqrtf, default: sqrt)(x); }
+#endif
 
 static inline real r_sigmoid(real x) { return (real)1 / ((real)1 + r_exp(-x)); }
 static inline real r_silu(real x) { return x * r_sigmoid(x); }

@@ -26,12 +26,22 @@
 #include "xent.cuh"
 #include "elementwise.cuh"
 #include "optim.cuh"
+#include "decode.cuh"
 
 #define REAL float
 #include "init.h"
 
 const param_info_t PARAM_TABLE[N_PARAM_TENSORS] = {
 /*@ param_table @*/
+};
+
+// Eager-pass profiling for `make bench`: PROF(label) marks the end of an
+// op; the time since the previous mark is that op's. Off inside the graph.
+#define PROF_MAX 8192
+struct prof_t {
+    int on, n;
+    cudaEvent_t ev[PROF_MAX];
+    const char *label[PROF_MAX];
 };
 
 struct model {
@@ -49,7 +59,17 @@ struct model {
     optim_hparams_t graph_h;  // the settings the graph was captured with
     double graph_clip;
     long step;
+    prof_t *prof;
 };
+
+#define PROF(label) prof_mark(m, label)
+static void prof_mark(model_t *m, const char *label) {
+    prof_t *p = m->prof;
+    if (!p || !p->on || p->n >= PROF_MAX) return;
+    if (!p->ev[p->n]) CUDA_CHECK(cudaEventCreate(&p->ev[p->n]));
+    CUDA_CHECK(cudaEventRecord(p->ev[p->n], m->st));
+    p->label[p->n++] = label;
+}
 
 /*@ buffers @*/
 
@@ -142,6 +162,8 @@ void model_init_weights(model_t *m, uint64_t seed) {
 
 /*@ optimizer @*/
 
+/*@ decode @*/
+
 // ---- batches ----------------------------------------------------------------
 
 // Copies micro-batch `mb` into pinned slot i and returns its number of
@@ -180,11 +202,13 @@ static void step_body(model_t *m, const optim_hparams_t *h, double grad_clip) {
     upload_batches(m);
     CUDA_CHECK(cudaMemsetAsync(GRADS, 0, sizeof(float) * N_PARAMS, m->st));
     CUDA_CHECK(cudaMemsetAsync(LOSS, 0, sizeof(float) * LOSS_FLOATS, m->st));
+    PROF("inputs.upload");
     for (int i = 0; i < GRAD_ACCUM; i++) {
         forward(m, SLOT_TOKENS(i), SLOT_DOCSTART(i), MICRO_BATCH);
         backward(m, SLOT_TOKENS(i), SLOT_TARGETS(i), SLOT_MASK(i), SLOT_DOCSTART(i), SCHED + SCHED_DSCALE + i, LOSS + i);
     }
     optimizer_step(m, h, grad_clip);
+    PROF("optimizer.cast_bf16");
     CUDA_CHECK(cudaMemcpyAsync(m->h_loss, LOSS, sizeof(float) * LOSS_FLOATS, cudaMemcpyDeviceToHost, m->st));
 }
 
@@ -294,4 +318,87 @@ void model_set_state(model_t *m, const real *muon_mom, const real *adam_m, const
     CUDA_CHECK(cudaMemcpyAsync(ADAM_M, adam_m, sizeof(float) * ADAMW_NUMEL, cudaMemcpyHostToDevice, m->st));
     CUDA_CHECK(cudaMemcpyAsync(ADAM_V, adam_v, sizeof(float) * ADAMW_NUMEL, cudaMemcpyHostToDevice, m->st));
     CUDA_CHECK(cudaStreamSynchronize(m->st));
+}
+
+// ---- benchmark ------------------------------------------------------------------
+
+typedef struct {
+    const char *label;
+    double ms;
+    int calls;
+} prof_row_t;
+
+static int by_ms(const void *a, const void *b) {
+    double x = ((const prof_row_t *)a)->ms, y = ((const prof_row_t *)b)->ms;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+// `steps` replays of the step graph on synthetic tokens, then one eager pass
+// with a mark after every op for the phase and op breakdown.
+void model_bench(model_t *m, const optim_hparams_t *h, int steps) {
+    const size_t n = (size_t)MICRO_BATCH * SEQ_LEN;
+    int32_t *tok = (int32_t *)malloc(sizeof(int32_t) * n * GRAD_ACCUM);
+    int32_t *tgt = (int32_t *)malloc(sizeof(int32_t) * n * GRAD_ACCUM);
+    model_batch_t mb[GRAD_ACCUM];
+    uint64_t x = 42;
+    for (size_t i = 0; i < n * GRAD_ACCUM; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        tok[i] = (int32_t)((x >> 33) % VOCAB_SIZE);
+        tgt[i] = (int32_t)((x >> 13) % VOCAB_SIZE);
+    }
+    for (int i = 0; i < GRAD_ACCUM; i++) mb[i] = (model_batch_t){tok + i * n, tgt + i * n, NULL, NULL};
+    double gn = 0;
+    for (int i = 0; i < 3; i++) model_train_step(m, mb, h, 1.0, 1.0, &gn);  // eager, capture, replay
+    cudaEvent_t a, b;
+    CUDA_CHECK(cudaEventCreate(&a));
+    CUDA_CHECK(cudaEventCreate(&b));
+    CUDA_CHECK(cudaEventRecord(a, m->st));
+    for (int i = 0; i < steps; i++) CUDA_CHECK(cudaGraphLaunch(m->graph, m->st));
+    CUDA_CHECK(cudaEventRecord(b, m->st));
+    CUDA_CHECK(cudaEventSynchronize(b));
+    float total_ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&total_ms, a, b));
+    const double ms = total_ms / steps, tokens = (double)n * GRAD_ACCUM, tps = tokens / (ms / 1e3);
+    size_t free_b = 0, total_b = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    printf("variant %s: %lld parameters (%lld in 2-D matrices), %.0f tokens per step\n", VARIANT_NAME, (long long)N_PARAMS,
+           (long long)N_PARAMS_2D, tokens);
+    printf("step (CUDA graph, mean of %d): %.2f ms  ->  %.0f tokens/s, MFU %.1f%% (6 x N_2D x tokens/s / 790 TFLOP/s)\n",
+           steps, ms, tps, 100.0 * 6.0 * (double)N_PARAMS_2D * tps / 790e12);
+    printf("GPU memory: arena %.2f GiB; device in use %.2f GiB of %.2f GiB (context and cuBLASLt included)\n",
+           m->arena_bytes / 1073741824.0, (total_b - free_b) / 1073741824.0, total_b / 1073741824.0);
+
+    m->prof = (prof_t *)calloc(1, sizeof(prof_t));
+    m->prof->on = 1;
+    PROF("start");
+    step_body(m, h, 1.0);
+    CUDA_CHECK(cudaStreamSynchronize(m->st));
+    prof_t *p = m->prof;
+    static prof_row_t rows[512];
+    int nr = 0;
+    double phase[3] = {0, 0, 0}, eager = 0;
+    for (int i = 1; i < p->n; i++) {
+        float t = 0;
+        CUDA_CHECK(cudaEventElapsedTime(&t, p->ev[i - 1], p->ev[i]));
+        eager += t;
+        const char *l = p->label[i];
+        if (!strncmp(l, "forward.", 8)) phase[0] += t;
+        else if (!strncmp(l, "backward.", 9)) phase[1] += t;
+        else if (!strncmp(l, "optimizer.", 10)) phase[2] += t;
+        int r;
+        for (r = 0; r < nr; r++)
+            if (!strcmp(rows[r].label, l)) break;
+        if (r == nr && nr < 512) rows[nr++] = (prof_row_t){l, 0, 0};
+        if (r < 512) rows[r].ms += t, rows[r].calls++;
+    }
+    printf("eager pass with per-op marks: %.2f ms (the graph removes launch gaps)\n", eager);
+    printf("phases: forward %.2f ms (%.1f%%), backward %.2f ms (%.1f%%), optimizer %.2f ms (%.1f%%)\n", phase[0],
+           100 * phase[0] / eager, phase[1], 100 * phase[1] / eager, phase[2], 100 * phase[2] / eager);
+    qsort(rows, (size_t)nr, sizeof rows[0], by_ms);
+    printf("ten most costly ops (all layers together):\n");
+    for (int r = 0; r < nr && r < 10; r++)
+        printf("  %-32s %8.3f ms  %5.1f%%  (%d calls)\n", rows[r].label, rows[r].ms, 100 * rows[r].ms / eager, rows[r].calls);
+    m->prof->on = 0;
+    free(tok);
+    free(tgt);
 }

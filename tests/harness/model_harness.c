@@ -55,6 +55,7 @@ static int cmd_fixture(const char *path) {
         for (int64_t k = 0; k < PARAM_TABLE[i].numel; k++) params[PARAM_TABLE[i].offset + k] = (real)w[k];
         free(w);
     }
+    model_params_upload(m);
     int32_t tokens[BT], targets[BT];
     real mask[BT];
     if (rt_safetensors_read_i32(f, "input_ids", tokens, BT) || rt_safetensors_read_i32(f, "targets", targets, BT)) return 2;
@@ -222,6 +223,7 @@ static int cmd_decode(void) {
     model_init_weights(m, 9);
     real *params = model_params(m);
     for (int64_t i = 0; i < N_PARAMS; i++) params[i] += (real)(0.05 * (sm_uniform() * 2 - 1));
+    model_params_upload(m);
     int32_t tokens[BT];
     for (int i = 0; i < BT; i++) tokens[i] = (int32_t)(sm_next() % VOCAB_SIZE);
     real *full = rt_malloc(sizeof(real) * (size_t)BT * VOCAB_PADDED), *one = rt_malloc(sizeof(real) * VOCAB_PADDED);
@@ -245,11 +247,73 @@ static int cmd_decode(void) {
     return 0;
 }
 
+/* The same weights and batch on any backend: writes the loss and every
+ * gradient to FILE, for `compare` against another backend's dump. */
+static int cmd_dump(const char *path) {
+    model_t *m = model_create();
+    model_init_weights(m, 3);
+    static int32_t tokens[BT], targets[BT];
+    static real mask[BT];
+    static uint8_t doc_start[BT];
+    for (int i = 0; i < BT; i++) {
+        tokens[i] = (int32_t)(sm_next() % VOCAB_SIZE);
+        targets[i] = (int32_t)(sm_next() % VOCAB_SIZE);
+        mask[i] = (i % 7 == 3) ? 0 : 1;
+        doc_start[i] = (i % SEQ_LEN) == SEQ_LEN / 3;
+    }
+    model_zero_grad(m);
+    double loss = model_forward_backward(m, tokens, targets, mask, doc_start, 1.0);
+    real *grads = model_grads(m);
+    static float gbuf[N_PARAMS];
+    for (int64_t i = 0; i < N_PARAMS; i++) gbuf[i] = (float)grads[i];
+    static char names[N_PARAM_TENSORS + 1][128];
+    rt_tensor_t t[N_PARAM_TENSORS + 1];
+    float lossf = (float)loss;
+    t[0] = (rt_tensor_t){"loss", 1, {1}, &lossf};
+    for (int i = 0; i < N_PARAM_TENSORS; i++) {
+        snprintf(names[i + 1], sizeof names[i + 1], "grad.%s", PARAM_TABLE[i].name);
+        t[i + 1] = (rt_tensor_t){names[i + 1], 1, {PARAM_TABLE[i].numel}, gbuf + PARAM_TABLE[i].offset};
+    }
+    int rc = rt_safetensors_save(path, t, N_PARAM_TENSORS + 1, NULL, NULL, 0);
+    printf("loss %.6f written to %s\n", loss, path);
+    model_free(m);
+    return rc ? 2 : 0;
+}
+
+/* RESULT lines: relative error of every tensor of dump B against dump A. */
+static int cmd_compare(const char *a, const char *b) {
+    rt_safetensors_t *fa = rt_safetensors_open(a), *fb = rt_safetensors_open(b);
+    if (!fa || !fb) return 2;
+    for (int i = 0; i < rt_safetensors_count(fa); i++) {
+        const char *name = rt_safetensors_name(fa, i);
+        const char *dt;
+        int nd;
+        int64_t shape[8];
+        if (rt_safetensors_find(fa, name, &dt, &nd, shape) != 0) return 2;
+        int64_t n = 1;
+        for (int d = 0; d < nd; d++) n *= shape[d];
+        float *x = read_f32(fa, name, n), *y = read_f32(fb, name, n);
+        double num = 0, den = 0;
+        for (int64_t k = 0; k < n; k++) {
+            num = fmax(num, fabs((double)x[k] - (double)y[k]));
+            den = fmax(den, fabs((double)x[k]));
+        }
+        printf("RESULT %s %.3e\n", name, den > 0 ? num / den : num);
+        free(x);
+        free(y);
+    }
+    rt_safetensors_close(fa);
+    rt_safetensors_close(fb);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 3 && !strcmp(argv[1], "fixture")) return cmd_fixture(argv[2]);
     if (argc >= 3 && !strcmp(argv[1], "optim")) return cmd_optim(argv[2]);
     if (argc >= 2 && !strcmp(argv[1], "gradcheck")) return cmd_gradcheck();
     if (argc >= 2 && !strcmp(argv[1], "decode")) return cmd_decode();
+    if (argc >= 3 && !strcmp(argv[1], "dump")) return cmd_dump(argv[2]);
+    if (argc >= 4 && !strcmp(argv[1], "compare")) return cmd_compare(argv[2], argv[3]);
     fprintf(stderr, "usage: %s fixture FILE | optim FILE | gradcheck\n", argv[0]);
     return 2;
 }

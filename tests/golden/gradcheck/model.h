@@ -170,6 +170,8 @@ void model_optimizer_step(model_t *m, const optim_hparams_t *h, double lr_ratio,
  * mean loss; *grad_norm gets the norm before clipping. */
 double model_train_step(model_t *m, const model_batch_t *mb, const optim_hparams_t *h, double lr_ratio,
                         double grad_clip, double *grad_norm);
+/* `make bench`: time `steps` training steps on synthetic tokens and print the breakdown. */
+void model_bench(model_t *m, const optim_hparams_t *h, int steps);
 /* After changing model_params() in place (loading a checkpoint): make the change effective. */
 void model_params_upload(model_t *m);
 
