@@ -107,6 +107,7 @@ $(BUILD)/test-variants/%/train: $(BUILD)/test-variants/%/model.c $(TEMPLATE_HDRS
 	$(MAKE) --no-print-directory -f $(BUILD)/test-variants/$*/Makefile.inc VARIANT_DIR=$(BUILD)/test-variants/$* GEN_HOME=.
 
 test: all data $(TESTS) $(HARNESSES) $(BUILD)/test-variants/trainsmall/train
+	@sh tests/setup_npm.sh
 	@set -e; fail=0; total=0; \
 	for t in $(TESTS); do \
 	  echo "== $$t"; \

@@ -448,14 +448,6 @@ oom:
 }
 
 /* ---- added tokens ---- */
-static int cmp_len_desc(const void *x, const void *y, void *ctx)
-{
-    const bpe_added_t *a = ctx;
-    int i = *(const int *)x, j = *(const int *)y;
-    if (a[i].len != a[j].len) return a[i].len > a[j].len ? -1 : 1;
-    return i - j;
-}
-
 static int build_matcher(bpe_t *b, bpe_matcher_t *m, int normalized)
 {
     m->idx = malloc((size_t)(b->n_added ? b->n_added : 1) * sizeof *m->idx);
@@ -463,7 +455,12 @@ static int build_matcher(bpe_t *b, bpe_matcher_t *m, int normalized)
     if (!m->idx || !m->pair2) return -1;
     for (int i = 0; i < b->n_added; i++)
         if (b->added[i].normalized == normalized && b->added[i].len > 0) m->idx[m->n++] = i;
-    qsort_r(m->idx, (size_t)m->n, sizeof *m->idx, cmp_len_desc, b->added);
+    /* longest first (file order among equals): the first that matches is the longest */
+    for (int k = 1; k < m->n; k++) {
+        int v = m->idx[k], j = k;
+        for (; j > 0 && b->added[m->idx[j - 1]].len < b->added[v].len; j--) m->idx[j] = m->idx[j - 1];
+        m->idx[j] = v;
+    }
     for (int k = 0; k < m->n; k++) {
         const uint8_t *c = (const uint8_t *)b->added[m->idx[k]].content;
         size_t len = b->added[m->idx[k]].len;

@@ -17,10 +17,24 @@
  *      (\s is Unicode White_Space, \p{L}/\p{N} are utf8proc's categories);
  *   5. each piece's bytes are merged by lowest merge rank, leftmost first.
  * Added tokens: "lstrip"/"rstrip" swallow White_Space on that side,
- * "single_word" requires no word character (letter, mark, number, '_')
- * on either side, "special" tokens can be turned off with
- * bpe_set_special_in_text. The post_processor is ignored (no BOS/EOS is
- * added: the data pipeline adds EOS itself).
+ * "single_word" requires no word character (letter, mark, decimal or letter
+ * number, connector punctuation, ZWJ/ZWNJ: close to Rust's \w) on either
+ * side, "special" tokens can be turned off with bpe_set_special_in_text. An
+ * added token whose content is also a vocabulary key takes the vocabulary's
+ * id, as Hugging Face does when it loads the file. After an rstrip token the
+ * search goes on after the swallowed space (HF would resume inside it; that
+ * only matters for added tokens made of white space next to an rstrip one).
+ * Also supported: merges as "a b" or ["a", "b"], ByteLevel add_prefix_space
+ * (a space before every piece between added tokens) and use_regex=false,
+ * model.ignore_merges. The post_processor, truncation and padding are ignored
+ * (no BOS/EOS is added: the data pipeline adds EOS itself).
+ *
+ * Checked against HF tokenizers 0.23 and tiktoken 0.14 on 38 MB of Python
+ * and mixed-script text (identical ids), against node's gpt-3-encoder and
+ * against PCRE2 for the pattern (tests/check_bpe.c). Single-threaded speed
+ * on the GPU host's Xeon over several runs: 24-35M tokens/s for GPT-2
+ * (tiktoken there: 3.6-6.6M), 11-21M tokens/s for the NeoX-style
+ * tokenizer.json (HF tokenizers: 0.3-0.5M).
  *
  * Text that is not valid UTF-8 is still encoded, losslessly: each byte of an
  * invalid sequence counts as one "other" (punctuation-like) character and is

@@ -450,9 +450,13 @@ static int load_json_added(builder_t *B, json_t *list)
         if (get_bool(B, e, "normalized", !special, where, &normalized)) return -1;
         size_t len = json_string_length(content);
         if (len == 0) continue;                       /* Hugging Face ignores empty ones too */
-        if (add_added(B, json_string_value(content), len, (int32_t)json_integer_value(id), special, lstrip,
-                      rstrip, single_word, normalized) ||
-            set_added_bytes(B, json_string_value(content), len, (int32_t)json_integer_value(id)))
+        /* content that is also a vocabulary key keeps the vocabulary's id:
+         * Hugging Face re-adds the tokens at load and takes that id (with a
+         * warning) whatever "id" says */
+        json_t *vid = json_object_getn(B->vocab, json_string_value(content), len);
+        int32_t tid = (int32_t)json_integer_value(vid ? vid : id);
+        if (add_added(B, json_string_value(content), len, tid, special, lstrip, rstrip, single_word, normalized) ||
+            set_added_bytes(B, json_string_value(content), len, tid))
             return -1;
     }
     return 0;
@@ -468,6 +472,9 @@ static int64_t max_added_id(builder_t *B, json_t *list)
                  MAX_ID);
             return -2;
         }
+        json_t *c = json_object_get(json_array_get(list, i), "content");
+        if (json_is_string(c) && json_object_getn(B->vocab, json_string_value(c), json_string_length(c)))
+            continue;                                 /* takes its vocabulary id (load_json_added) */
         if (json_integer_value(id) > mx) mx = json_integer_value(id);
     }
     return mx;

@@ -89,7 +89,12 @@ static int write_ids(const int32_t *ids, size_t n)
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (k > sizeof buf - 16) { fwrite(buf, 1, k, stdout); k = 0; }
-        k += (size_t)snprintf(buf + k, 16, i ? " %d" : "%d", ids[i]);
+        if (i) buf[k++] = ' ';
+        char d[12];
+        int nd = 0;
+        uint32_t v = (uint32_t)ids[i];               /* ids are never negative */
+        do { d[nd++] = (char)('0' + v % 10); v /= 10; } while (v);
+        while (nd) buf[k++] = d[--nd];
     }
     buf[k++] = '\n';
     fwrite(buf, 1, k, stdout);
@@ -140,14 +145,14 @@ int main(int argc, char **argv)
     if (decode) {
         if (parse_ids(text, len, &ids, &n)) { rc = 1; goto done; }
         if (is_bytes) {
-            for (size_t i = 0; i < n; i++) {
+            for (size_t i = 0; i < n; i++)
                 if (ids[i] > 256) {
                     fprintf(stderr, "error: id %d is not in the vocabulary of bytes (0..256)\n", ids[i]);
                     rc = 1;
                     goto done;
                 }
+            for (size_t i = 0; i < n; i++)
                 if (ids[i] < 256) putchar(ids[i]);       /* 256 (EOS) prints nothing */
-            }
         } else {
             size_t outlen, l;
             for (size_t i = 0; i < n; i++)
