@@ -59,10 +59,14 @@ $(BUILD)/bin/%: $(BUILD)/obj/runtime/tools/%.o $(RT_LIB)
 
 # The synthetic corpus of the embedded default (made by a program in the repo).
 SYNTH := $(BUILD)/data/synth
-data: $(SYNTH)/train.txt
+data: $(SYNTH)/train.txt $(SYNTH)/instruct/train.jsonl
 $(SYNTH)/train.txt: $(BUILD)/bin/synthcorpus
 	@mkdir -p $(SYNTH)
 	$(BUILD)/bin/synthcorpus --out $(SYNTH) --seed 1
+# the instruction set of the fine-tuning story: the same invented world, Alpaca rows
+$(SYNTH)/instruct/train.jsonl: $(BUILD)/bin/synthinstruct
+	@mkdir -p $(SYNTH)/instruct
+	$(BUILD)/bin/synthinstruct --out $(SYNTH)/instruct --seed 1
 
 # ---- variants ------------------------------------------------------------
 run: all data
@@ -95,13 +99,13 @@ TEMPLATE_HDRS := $(wildcard templates/cpu/*.h)
 $(BUILD)/test-variants/%/model.c: tests/specs/variants/%.yaml $(GEN) templates/cpu/model.c templates/program.c
 	$(GEN) -q -o $(BUILD)/test-variants $<
 
-$(BUILD)/tests/harness_%_f32: tests/harness/model_harness.c $(BUILD)/test-variants/%/model.c $(TEMPLATE_HDRS) $(RT_LIB)
+$(BUILD)/tests/harness_%_f32: tests/harness/model_harness.c $(BUILD)/test-variants/%/model.c $(TEMPLATE_HDRS) templates/checkpoint.h $(RT_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g $(BASEFLAGS) -Werror -I$(BUILD)/test-variants/$* -Itemplates/cpu -o $@ $< $(BUILD)/test-variants/$*/model.c $(RT_LIB) $(LDLIBS)
+	$(CC) -O2 -g $(BASEFLAGS) -Werror -I$(BUILD)/test-variants/$* -Itemplates -Itemplates/cpu -o $@ $< $(BUILD)/test-variants/$*/model.c $(RT_LIB) $(LDLIBS)
 
-$(BUILD)/tests/harness_%_f64: tests/harness/model_harness.c $(BUILD)/test-variants/%/model.c $(TEMPLATE_HDRS) $(RT_LIB)
+$(BUILD)/tests/harness_%_f64: tests/harness/model_harness.c $(BUILD)/test-variants/%/model.c $(TEMPLATE_HDRS) templates/checkpoint.h $(RT_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g $(BASEFLAGS) -Werror -DREAL=double -I$(BUILD)/test-variants/$* -Itemplates/cpu -o $@ $< $(BUILD)/test-variants/$*/model.c $(RT_LIB) $(LDLIBS)
+	$(CC) -O2 -g $(BASEFLAGS) -Werror -DREAL=double -I$(BUILD)/test-variants/$* -Itemplates -Itemplates/cpu -o $@ $< $(BUILD)/test-variants/$*/model.c $(RT_LIB) $(LDLIBS)
 
 $(BUILD)/test-variants/%/train: $(BUILD)/test-variants/%/model.c $(TEMPLATE_HDRS) $(RT_LIB)
 	$(MAKE) --no-print-directory -f $(BUILD)/test-variants/$*/Makefile.inc VARIANT_DIR=$(BUILD)/test-variants/$* GEN_HOME=.

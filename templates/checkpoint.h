@@ -23,12 +23,12 @@
 
 /* Hugging Face Mamba names: "backbone." + ours, with embedding -> embeddings
  * (transformers' MambaModel spelling); the tied lm_head is not stored. */
-static void hf_name(const char *ours, char *out, size_t n) {
+static inline void hf_name(const char *ours, char *out, size_t n) {
     if (!strcmp(ours, "embedding.weight")) snprintf(out, n, "backbone.embeddings.weight");
     else snprintf(out, n, "backbone.%s", ours);
 }
 
-static int write_config_json(const char *dir) {
+static inline int write_config_json(const char *dir) {
     char path[4400], buf[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     int n = snprintf(buf, sizeof buf,
@@ -51,7 +51,7 @@ typedef struct {
     double best_val, first_loss;
 } train_state_t;
 
-static int write_state(model_t *m, const char *dir, const train_state_t *ts) {
+static inline int write_state(model_t *m, const char *dir, const train_state_t *ts) {
     float *mom = rt_malloc(sizeof(float) * (MUON_NUMEL ? MUON_NUMEL : 1));
     float *am = rt_malloc(sizeof(float) * (ADAMW_NUMEL ? ADAMW_NUMEL : 1));
     float *av = rt_malloc(sizeof(float) * (ADAMW_NUMEL ? ADAMW_NUMEL : 1));
@@ -74,7 +74,7 @@ static int write_state(model_t *m, const char *dir, const train_state_t *ts) {
 }
 
 /* Writes checkpoint_dir/<tag>/ (with the training state when ts != NULL). */
-static int save_checkpoint(model_t *m, const char *ckpt_dir, const char *tag, int64_t step, double val_loss,
+static inline int save_checkpoint(model_t *m, const char *ckpt_dir, const char *tag, int64_t step, double val_loss,
                            const train_state_t *ts) {
     char dir[4096], tmp[4200], path[4400], stepbuf[32], lossbuf[48];
     snprintf(dir, sizeof dir, "%s/%s", ckpt_dir, tag);
@@ -104,7 +104,7 @@ static int save_checkpoint(model_t *m, const char *ckpt_dir, const char *tag, in
 
 /* A periodic checkpoint: the previous `last` becomes step-<N>, and only the
  * newest keep_last of those stay. */
-static int rotate_last(const char *ckpt_dir, int keep_last) {
+static inline int rotate_last(const char *ckpt_dir, int keep_last) {
     char last[4096], named[4200];
     snprintf(last, sizeof last, "%s/last/training_state.safetensors", ckpt_dir);
     rt_safetensors_t *f = rt_safetensors_open(last);
@@ -145,7 +145,7 @@ static int rotate_last(const char *ckpt_dir, int keep_last) {
 /* Loads weights saved by us or by transformers / mamba_ssm (both spellings
  * of the embedding, with or without "backbone."). A checkpoint of another
  * shape is refused with the first mismatching tensors. */
-static int load_weights(model_t *m, const char *where) {
+static inline int load_weights(model_t *m, const char *where) {
     char path[8400];
     snprintf(path, sizeof path, "%s/model.safetensors", where);
     rt_safetensors_t *f = rt_safetensors_open(path);
@@ -199,7 +199,7 @@ static int load_weights(model_t *m, const char *where) {
 
 /* Restores weights and training state from checkpoint_dir/last (or
  * last.old, left by a crash in the middle of a swap). */
-static int resume_from_last(model_t *m, const char *ckpt_dir, rt_data_t *train, train_state_t *ts) {
+static inline int resume_from_last(model_t *m, const char *ckpt_dir, rt_data_t *train, train_state_t *ts) {
     char dir[4096], path[4400];
     snprintf(dir, sizeof dir, "%s/last", ckpt_dir);
     snprintf(path, sizeof path, "%s/training_state.safetensors", dir);

@@ -112,6 +112,33 @@ START_TEST(test_decode_equals_forward) {
 }
 END_TEST
 
+/* Packed examples reset the scan and conv state at their starts: the second
+ * example's per-token losses in a packed row equal its losses alone (same
+ * sums in the same order: exactly, observed 0), and without the reset they
+ * do not (the check can fail). */
+START_TEST(test_packing_equals_one_by_one) {
+    result_t r[MAX_RESULTS];
+    int n = run_harness("build/tests/harness_trainsmall_f32 packing", r, MAX_RESULTS);
+    ck_assert_int_eq(check_prefix(r, n, "packing.reset", 1e-6), 1);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(r[i].name, "packing.noreset"))
+            ck_assert_msg(r[i].err > 1e-3, "without the reset the packed loss should differ, got %.3e", r[i].err);
+}
+END_TEST
+
+/* A checkpoint as our programs write it (Hugging Face names, config.json)
+ * loads into transformers' MambaForCausalLM.from_pretrained, whose logits
+ * (tests/reference/make_hf_export_fixture.py) ours match: fp32 both sides,
+ * observed 2.3e-7. */
+START_TEST(test_hf_export_roundtrip) {
+    result_t r[MAX_RESULTS];
+    int n = run_harness("build/tests/harness_fixture_f32 hfexport tests/fixtures/reference/hf_export/export "
+                        "tests/fixtures/reference/hf_export/logits.safetensors",
+                        r, MAX_RESULTS);
+    ck_assert_int_eq(check_prefix(r, n, "hfexport.logits", TOL_FP32), 1);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("numerics");
@@ -121,6 +148,8 @@ int main(void) {
     tcase_add_test(tc, test_optimizers);
     tcase_add_test(tc, test_gradcheck);
     tcase_add_test(tc, test_decode_equals_forward);
+    tcase_add_test(tc, test_packing_equals_one_by_one);
+    tcase_add_test(tc, test_hf_export_roundtrip);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -18,10 +18,15 @@
 #include "model.h"
 #include "optim.h"
 #include "rt.h"
+#if !OPS_REAL_IS_DOUBLE /* the checkpoint code is the fp32 programs'; the fp64 build leaves it out */
+#include "checkpoint.h"
+#define HAVE_CHECKPOINT 1
+#endif
 
 #define BT (MICRO_BATCH * SEQ_LEN)
 
-static void hf_name(const char *ours, char *out, size_t n) {
+/* Hugging Face spelling of our names (as checkpoint.h writes them) */
+static void fixture_name(const char *ours, char *out, size_t n) {
     if (!strcmp(ours, "embedding.weight")) snprintf(out, n, "backbone.embeddings.weight");
     else snprintf(out, n, "backbone.%s", ours);
 }
@@ -50,7 +55,7 @@ static int cmd_fixture(const char *path) {
     real *params = model_params(m), *grads = model_grads(m);
     for (int i = 0; i < N_PARAM_TENSORS; i++) {
         char name[160];
-        hf_name(PARAM_TABLE[i].name, name, sizeof name);
+        fixture_name(PARAM_TABLE[i].name, name, sizeof name);
         float *w = read_f32(f, name, PARAM_TABLE[i].numel);
         for (int64_t k = 0; k < PARAM_TABLE[i].numel; k++) params[PARAM_TABLE[i].offset + k] = (real)w[k];
         free(w);
@@ -74,7 +79,7 @@ static int cmd_fixture(const char *path) {
     printf("RESULT loss %.3e (ours %.8f, reference %.8f)\n", fabs(loss - ref_loss) / fabs(ref_loss), loss, ref_loss);
     for (int i = 0; i < N_PARAM_TENSORS; i++) {
         char name[160], gname[170];
-        hf_name(PARAM_TABLE[i].name, name, sizeof name);
+        fixture_name(PARAM_TABLE[i].name, name, sizeof name);
         snprintf(gname, sizeof gname, "grad.%s", name);
         float *g = read_f32(f, gname, PARAM_TABLE[i].numel);
         printf("RESULT grad.%s %.3e\n", PARAM_TABLE[i].name, rel_err_f(grads + PARAM_TABLE[i].offset, g, PARAM_TABLE[i].numel));
@@ -247,6 +252,107 @@ static int cmd_decode(void) {
     return 0;
 }
 
+/* Packing: two examples in one row with a document start between them give
+ * the second example the same per-token losses as running it alone (the
+ * scan and conv states reset); without the reset they leak. Prints the
+ * largest difference in each case. Needs a spec with
+ * reset_state_at_doc_boundaries and SEQ_LEN >= 48. */
+static double nll_at(const real *logits, int32_t target) {
+    double mx = -1e30, z = 0;
+    for (int v = 0; v < VOCAB_PADDED; v++) mx = fmax(mx, logits[v]);
+    for (int v = 0; v < VOCAB_PADDED; v++) z += exp(logits[v] - mx);
+    return log(z) + mx - logits[target];
+}
+
+static int cmd_packing(void) {
+    if (!RESET_AT_DOC_BOUNDARIES || SEQ_LEN < 48) {
+        fprintf(stderr, "packing needs reset_state_at_doc_boundaries and seq_len >= 48\n");
+        return 2;
+    }
+    model_t *m = model_create();
+    model_init_weights(m, 11);
+    const int L1 = 20, L2 = 25;
+    static int32_t packed[BT], alone[BT];
+    static uint8_t ds_packed[BT], ds_alone[BT];
+    int32_t ex1[64], ex2[64];
+    for (int i = 0; i < L1; i++) ex1[i] = (int32_t)(sm_next() % VOCAB_SIZE);
+    for (int i = 0; i < L2; i++) ex2[i] = (int32_t)(sm_next() % VOCAB_SIZE);
+    for (int i = 0; i < BT; i++) packed[i] = alone[i] = (int32_t)(sm_next() % VOCAB_SIZE);
+    memcpy(packed, ex1, sizeof(int32_t) * L1);
+    memcpy(packed + L1, ex2, sizeof(int32_t) * L2);
+    memcpy(alone, ex2, sizeof(int32_t) * L2);
+    ds_packed[0] = ds_packed[L1] = ds_packed[L1 + L2] = 1;
+    ds_alone[0] = ds_alone[L2] = 1;
+    real *lp = rt_malloc(sizeof(real) * (size_t)BT * VOCAB_PADDED), *la = rt_malloc(sizeof(real) * (size_t)BT * VOCAB_PADDED);
+    double worst_reset = 0, worst_leak = 0, mean_p = 0, mean_a = 0;
+    model_logits(m, alone, ds_alone, MICRO_BATCH, la);
+    model_logits(m, packed, ds_packed, MICRO_BATCH, lp);
+    for (int t = 0; t + 1 < L2; t++) {
+        double a = nll_at(la + (size_t)t * VOCAB_PADDED, ex2[t + 1]);
+        double p = nll_at(lp + (size_t)(L1 + t) * VOCAB_PADDED, ex2[t + 1]);
+        worst_reset = fmax(worst_reset, fabs(a - p));
+        mean_a += a / (L2 - 1), mean_p += p / (L2 - 1);
+    }
+    model_logits(m, packed, NULL, MICRO_BATCH, lp);
+    for (int t = 0; t + 1 < L2; t++) {
+        double a = nll_at(la + (size_t)t * VOCAB_PADDED, ex2[t + 1]);
+        double p = nll_at(lp + (size_t)(L1 + t) * VOCAB_PADDED, ex2[t + 1]);
+        worst_leak = fmax(worst_leak, fabs(a - p));
+    }
+    printf("example loss alone %.9f, packed %.9f\n", mean_a, mean_p);
+    printf("RESULT packing.reset %.3e\nRESULT packing.noreset %.3e\n", worst_reset, worst_leak);
+    free(lp);
+    free(la);
+    model_free(m);
+    return 0;
+}
+
+#ifdef HAVE_CHECKPOINT
+/* Writes DIR/export (our checkpoint format: HF names + config.json) of
+ * seeded weights and DIR/tokens.safetensors, for
+ * tests/reference/make_hf_export_fixture.py to load into transformers. */
+static int cmd_export(const char *dir) {
+    model_t *m = model_create();
+    model_init_weights(m, 21);
+    real *params = model_params(m);
+    for (int64_t i = 0; i < N_PARAMS; i++) params[i] += (real)(0.05 * (sm_uniform() * 2 - 1));
+    model_params_upload(m);
+    if (rt_mkdirs(dir) != 0 || save_checkpoint(m, dir, "export", 0, NAN, NULL) != 0) return 2;
+    static int32_t tokens[BT];
+    for (int i = 0; i < BT; i++) tokens[i] = (int32_t)(sm_next() % VOCAB_SIZE);
+    static float tf[BT];
+    for (int i = 0; i < BT; i++) tf[i] = (float)tokens[i];
+    rt_tensor_t t = {"input_ids", 2, {MICRO_BATCH, SEQ_LEN}, tf};
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokens.safetensors", dir);
+    int rc = rt_safetensors_save(path, &t, 1, NULL, NULL, 0);
+    model_free(m);
+    return rc ? 2 : 0;
+}
+
+/* Our logits for the exported checkpoint against transformers' (fixture
+ * made by tests/reference/make_hf_export_fixture.py). */
+static int cmd_hfexport(const char *ckpt_dir, const char *fixture) {
+    model_t *m = model_create();
+    if (load_weights(m, ckpt_dir) != 0) return 2;
+    rt_safetensors_t *f = rt_safetensors_open(fixture);
+    if (!f) return 2;
+    float *tf = read_f32(f, "input_ids", BT);
+    static int32_t tokens[BT];
+    for (int i = 0; i < BT; i++) tokens[i] = (int32_t)tf[i];
+    real *logits = rt_malloc(sizeof(real) * (size_t)BT * VOCAB_PADDED);
+    model_logits(m, tokens, NULL, MICRO_BATCH, logits);
+    float *ref = read_f32(f, "logits", (int64_t)BT * VOCAB_PADDED);
+    printf("RESULT hfexport.logits %.3e\n", rel_err_f(logits, ref, (int64_t)BT * VOCAB_PADDED));
+    free(tf);
+    free(ref);
+    free(logits);
+    rt_safetensors_close(f);
+    model_free(m);
+    return 0;
+}
+#endif
+
 /* The same weights and batch on any backend: writes the loss and every
  * gradient to FILE, for `compare` against another backend's dump. */
 static int cmd_dump(const char *path) {
@@ -313,6 +419,11 @@ int main(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "gradcheck")) return cmd_gradcheck();
     if (argc >= 2 && !strcmp(argv[1], "decode")) return cmd_decode();
     if (argc >= 3 && !strcmp(argv[1], "dump")) return cmd_dump(argv[2]);
+    if (argc >= 2 && !strcmp(argv[1], "packing")) return cmd_packing();
+#ifdef HAVE_CHECKPOINT
+    if (argc >= 3 && !strcmp(argv[1], "export")) return cmd_export(argv[2]);
+    if (argc >= 4 && !strcmp(argv[1], "hfexport")) return cmd_hfexport(argv[2], argv[3]);
+#endif
     if (argc >= 4 && !strcmp(argv[1], "compare")) return cmd_compare(argv[2], argv[3]);
     fprintf(stderr, "usage: %s fixture FILE | optim FILE | gradcheck\n", argv[0]);
     return 2;
