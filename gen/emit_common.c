@@ -208,7 +208,30 @@ static int fill_settings(emitter_t *e, sb_t *o) {
     return 0;
 }
 
+/* The resolved spec as a C string: the program copies it into its log
+ * folder, so a run's outputs say exactly what produced them. */
+static int fill_spec_lock(emitter_t *e, sb_t *o) {
+    char *lock = spec_lock_yaml(e->plan->s);
+    if (!lock) return -1;
+    sb_puts(o, "static const char SPEC_LOCK_YAML[] =\n");
+    for (char *line = lock; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        char save = line[n];
+        line[n] = 0;
+        sb_puts(o, "    ");
+        c_str(o, line);
+        sb_puts(o, "\n");
+        line[n] = save;
+        line += n;
+    }
+    sb_puts(o, "    ;\n");
+    free(lock);
+    return 0;
+}
+
 static int fill_program(emitter_t *e, const char *name, sb_t *o) {
+    if (!strcmp(name, "spec_lock")) return fill_spec_lock(e, o);
     if (!strcmp(name, "banner")) {
         emit_banner(e->plan, "program.c", " *", o);
         return 0;

@@ -21,7 +21,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--help")) {
-            printf("usage: %s [--steps N]  (default 20)\\n", argv[0]);
+            printf("usage: %s [--steps N]  (default 20)\n", argv[0]);
             return 0;
         } else rt_die("unknown option '%s' (see --help)", argv[i]);
     }

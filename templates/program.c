@@ -13,12 +13,15 @@
 
 #include "model.h"
 #include "rt.h"
+#include "rt_report.h"
 
 _Static_assert(sizeof(real) == sizeof(float), "the training program runs in fp32");
 
 static rt_settings_t settings = {
 /*@ settings @*/
 };
+
+/*@ spec_lock @*/
 
 #include <signal.h>
 
@@ -136,6 +139,11 @@ int main(int argc, char **argv) {
     }
     rt_log_t *log = s->resume ? rt_log_open_resume(s->log_dir, ts.step) : rt_log_open(s->log_dir);
     if (!log) return 1;
+    char lock_path[4200], metrics_path[4200], report_path[4200];
+    snprintf(lock_path, sizeof lock_path, "%s/spec.lock.yaml", s->log_dir);
+    snprintf(metrics_path, sizeof metrics_path, "%s/metrics.jsonl", s->log_dir);
+    snprintf(report_path, sizeof report_path, "%s/report.html", s->log_dir);
+    if (rt_write_file_atomic(lock_path, SPEC_LOCK_YAML, sizeof SPEC_LOCK_YAML - 1) != 0) return 1;
 
     const int64_t tokens_per_step = (int64_t)SEQ_LEN * MICRO_BATCH * GRAD_ACCUM;
     const double unigram = rt_data_unigram_entropy(train);
@@ -238,6 +246,7 @@ int main(int argc, char **argv) {
     if (s->sample_tokens > 0 && n_first > 0) sample(m, tok, first_row, n_first, s->sample_tokens, s->seed);
 
     rt_log_close(log);
+    if (rt_report_write(metrics_path, lock_path, report_path) == 0) printf("report: %s\n", report_path);
     rt_data_close(train);
     if (val) rt_data_close(val);
     rt_tokenizer_free(tok);

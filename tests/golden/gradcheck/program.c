@@ -16,6 +16,7 @@
 
 #include "model.h"
 #include "rt.h"
+#include "rt_report.h"
 
 _Static_assert(sizeof(real) == sizeof(float), "the training program runs in fp32");
 
@@ -79,6 +80,93 @@ static rt_settings_t settings = {
     .log_every = 10,
     .sample_tokens = 200,
 };
+
+static const char SPEC_LOCK_YAML[] =
+    "# spec.lock.yaml: the resolved spec (every default filled in). The hash\n"
+    "# on the last line is the sha256 of all the text above it.\n"
+    "name: \"gradcheck\"\n"
+    "backend: cpu\n"
+    "model:\n"
+    "  d_model: 12\n"
+    "  n_layer: 2\n"
+    "  vocab_size: 19\n"
+    "  d_state: 3\n"
+    "  d_conv: 3\n"
+    "  expand: 2\n"
+    "  dt_rank: 3\n"
+    "  norm_eps: 1e-5\n"
+    "  tie_embeddings: true\n"
+    "  init:\n"
+    "    dt_min: 0.001\n"
+    "    dt_max: 0.1\n"
+    "    dt_init_floor: 0.0001\n"
+    "    embed_std: 0.02\n"
+    "    rescale_prenorm_residual: true\n"
+    "optimizer:\n"
+    "  grad_clip: 1.0\n"
+    "  muon:\n"
+    "    params: [\"*.in_proj.weight\", \"*.x_proj.weight\", \"*.out_proj.weight\"]\n"
+    "    lr: 0.02\n"
+    "    momentum: 0.95\n"
+    "    nesterov: true\n"
+    "    ns_steps: 5\n"
+    "    ns_coefficients: [3.4445, -4.775, 2.0315]\n"
+    "    weight_decay: 0.05\n"
+    "    lr_adjust: original\n"
+    "  adamw:\n"
+    "    params: [\"embedding.weight\", \"*.norm.weight\", \"norm_f.weight\", \"*.conv1d.*\", \"*.dt_proj.*\", \"*.A_log\", \"*.D\"]\n"
+    "    lr: 0.003\n"
+    "    betas: [0.9, 0.95]\n"
+    "    eps: 1e-8\n"
+    "    weight_decay: 0.1\n"
+    "    no_decay: [\"*.A_log\", \"*.D\", \"*norm*\", \"*.bias\"]\n"
+    "schedule:\n"
+    "  warmup_steps: 0\n"
+    "  decay: cosine\n"
+    "  min_lr_ratio: 0.1\n"
+    "train:\n"
+    "  phase: pretrain\n"
+    "  seq_len: 9\n"
+    "  micro_batch: 2\n"
+    "  grad_accum: 1\n"
+    "  train_by_epochs: false\n"
+    "  num_epochs: 1.0\n"
+    "  total_train_tokens: null\n"
+    "  max_steps: 10\n"
+    "  eval_every: 0\n"
+    "  eval_tokens: 144\n"
+    "  checkpoint_every: 0\n"
+    "  seed: 1337\n"
+    "  reset_state_at_doc_boundaries: true\n"
+    "  init_from: null\n"
+    "data:\n"
+    "  source: local\n"
+    "  paths: [\"tests/fixtures/data/tiny.txt\"]\n"
+    "  url: null\n"
+    "  format: auto\n"
+    "  dataset: null\n"
+    "  config: \"default\"\n"
+    "  split: \"train\"\n"
+    "  text_column: \"text\"\n"
+    "  prompt_template: none\n"
+    "  validation:\n"
+    "    fraction: 0.0005\n"
+    "tokenizer: \"tests/fixtures/no-tokenizer.json\"\n"
+    "checkpoint:\n"
+    "  dir: \"checkpoints/gradcheck\"\n"
+    "  keep_last: 3\n"
+    "logging:\n"
+    "  dir: \"logs/gradcheck\"\n"
+    "  every: 10\n"
+    "derived:\n"
+    "  vocab_padded: 24\n"
+    "  d_inner: 24\n"
+    "  dt_rank: 3\n"
+    "  tokens_per_step: 18\n"
+    "  max_steps: 10\n"
+    "  n_params: 3060\n"
+    "hash: 8ed19ad4b71bbd137b10d27a93a11e3ca0320fbb033d48a16efa4db62ab97ac0\n"
+    ;
 
 #include <signal.h>
 
@@ -196,6 +284,11 @@ int main(int argc, char **argv) {
     }
     rt_log_t *log = s->resume ? rt_log_open_resume(s->log_dir, ts.step) : rt_log_open(s->log_dir);
     if (!log) return 1;
+    char lock_path[4200], metrics_path[4200], report_path[4200];
+    snprintf(lock_path, sizeof lock_path, "%s/spec.lock.yaml", s->log_dir);
+    snprintf(metrics_path, sizeof metrics_path, "%s/metrics.jsonl", s->log_dir);
+    snprintf(report_path, sizeof report_path, "%s/report.html", s->log_dir);
+    if (rt_write_file_atomic(lock_path, SPEC_LOCK_YAML, sizeof SPEC_LOCK_YAML - 1) != 0) return 1;
 
     const int64_t tokens_per_step = (int64_t)SEQ_LEN * MICRO_BATCH * GRAD_ACCUM;
     const double unigram = rt_data_unigram_entropy(train);
@@ -298,6 +391,7 @@ int main(int argc, char **argv) {
     if (s->sample_tokens > 0 && n_first > 0) sample(m, tok, first_row, n_first, s->sample_tokens, s->seed);
 
     rt_log_close(log);
+    if (rt_report_write(metrics_path, lock_path, report_path) == 0) printf("report: %s\n", report_path);
     rt_data_close(train);
     if (val) rt_data_close(val);
     rt_tokenizer_free(tok);
