@@ -96,7 +96,9 @@ __device__ __forceinline__ float ex2_approx(float x) {
     return y;
 }
 
-__device__ __forceinline__ float sigmoidf_(float x) { return 1.0f / (1.0f + __expf(-x)); }
+// __fdividef: one reciprocal on the SFU (2 ulp), not IEEE division; gives 0
+// (the right limit) once 1 + exp(-x) overflows
+__device__ __forceinline__ float sigmoidf_(float x) { return __fdividef(1.0f, 1.0f + __expf(-x)); }
 __device__ __forceinline__ float siluf_(float x) { return x * sigmoidf_(x); }
 // d silu(x)/dx = s + x*s*(1-s), s = sigmoid(x)
 __device__ __forceinline__ float dsiluf_(float x) {

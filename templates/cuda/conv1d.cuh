@@ -10,16 +10,14 @@
 //   dx[s] = sum over the t whose window holds s of dpre[t]*w[k]   (WRITTEN)
 //   dw[e,k] += sum_t dpre[t]*x[s];  dbias[e] += sum_t dpre[t]     (accumulated)
 //
-// Each thread streams a run of CONV_RUN time steps of VEC channels, keeping
-// the last K input rows (and in the backward the last K dpre values) in
-// registers, so every element is read from memory once (plus K-1 rows of
-// overlap per run); the next row is loaded before the current one is used.
 // Memory-bound: fwd moves 2+2 bytes an element, bwd 2+4+2.
 #pragma once
 
+#include <type_traits>
+
 #include "common.cuh"
 
-#define CONV_RUN 32  // time steps per thread
+#define CONV_RUN 32  // time steps per thread in the backward
 
 template <int VEC>
 __device__ __forceinline__ void conv_ld_bf16(const bf16 *p, float *v) {
@@ -75,19 +73,39 @@ __device__ __forceinline__ int conv_kmin(unsigned fl) {
     return m ? K - 1 - (__ffs((int)m) - 1) : 0;
 }
 
+// Forward: a thread computes CONV_TT steps of VEC channels; it issues the
+// loads of all CONV_TT+K-1 input rows it needs at once (kept as raw bf16),
+// so each thread has ~176 bytes in flight. The K-1 overlapping rows are read
+// again by the neighbouring tile's thread, from L1/L2.
+#define CONV_TT 8
+
 template <int K, int VEC>
 __global__ void conv1d_silu_fwd_kernel(bf16 *__restrict__ out, const bf16 *__restrict__ x, int ldx,
                                        const float *__restrict__ w, const float *__restrict__ bias,
                                        const uint8_t *__restrict__ doc_start, int B, int T, int E) {
-    const int nvec = E / VEC, nrun = (T + CONV_RUN - 1) / CONV_RUN;
-    const long total = (long)B * nrun * nvec;
+    typedef typename std::conditional<VEC == 8, uint4, bf16>::type raw_t;
+    constexpr int R = CONV_TT + K - 1;  // input rows t0-(K-1) .. t0+CONV_TT-1
+    const int nvec = E / VEC, ntile = (T + CONV_TT - 1) / CONV_TT;
+    const long total = (long)B * ntile * nvec;
     for (long idx = (long)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += (long)gridDim.x * blockDim.x) {
-        int v = (int)(idx % nvec);
-        long rest = idx / nvec;
-        int run = (int)(rest % nrun), b = (int)(rest / nrun);
-        int e0 = v * VEC, ta = run * CONV_RUN, tb = min(T, ta + CONV_RUN);
+        const int v = (int)(idx % nvec);
+        const long rest = idx / nvec;
+        const int tile = (int)(rest % ntile), b = (int)(rest / ntile);
+        const int e0 = v * VEC, t0 = tile * CONV_TT;
         const bf16 *xb = x + (size_t)b * T * ldx + e0;
         const uint8_t *ds = doc_start ? doc_start + (size_t)b * T : nullptr;
+        raw_t raw[R];
+        unsigned fl = 0;  // bit r: row t0-(K-1)+r starts a document
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            const int s = t0 - (K - 1) + r;
+            if (s >= 0 && s < T) {
+                raw[r] = *reinterpret_cast<const raw_t *>(xb + (size_t)s * ldx);
+                if (ds && ds[s]) fl |= 1u << r;
+            } else {
+                raw[r] = raw_t{};
+            }
+        }
         float wv[K][VEC], bv[VEC];
 #pragma unroll
         for (int j = 0; j < VEC; j++) {
@@ -95,44 +113,30 @@ __global__ void conv1d_silu_fwd_kernel(bf16 *__restrict__ out, const bf16 *__res
 #pragma unroll
             for (int k = 0; k < K; k++) wv[k][j] = w[(size_t)(e0 + j) * K + k];
         }
-        // Inside step t: xw[j] = row t-j and fl's bit j = doc_start of row t-j.
-        // Before step ta (the window shifts first): xw[j] = row ta-1-j, same for
-        // fl. Rows before 0 are the causal zero padding.
-        float xw[K][VEC];
-        unsigned fl = 0;
 #pragma unroll
-        for (int j = 0; j < K - 1; j++) {
-            int s = ta - 1 - j;
-            if (s >= 0) {
-                conv_ld_bf16<VEC>(xb + (size_t)s * ldx, xw[j]);
-                if (ds && ds[s]) fl |= 1u << j;
-            } else {
+        for (int i = 0; i < CONV_TT; i++) {
+            const int t = t0 + i;
+            if (t >= T) break;
+            // taps k read row i+k; a document start at row i+k (k >= 1) cuts taps < k
+            const unsigned m = (fl >> (i + 1)) & ((1u << (K - 1)) - 1u);
+            const int kmin = m ? 32 - __clz((int)m) : 0;
+            float acc[VEC];
 #pragma unroll
-                for (int q = 0; q < VEC; q++) xw[j][q] = 0.0f;
+            for (int j = 0; j < VEC; j++) acc[j] = bv[j];
+#pragma unroll
+            for (int k = 0; k < K; k++) {
+                if (k < kmin) continue;
+                float xv[VEC];
+                if (VEC == 8)
+                    bf16x8_to_f32(*reinterpret_cast<const uint4 *>(&raw[i + k]), xv);
+                else
+                    xv[0] = bf2f(*reinterpret_cast<const bf16 *>(&raw[i + k]));
+#pragma unroll
+                for (int j = 0; j < VEC; j++) acc[j] = fmaf(wv[k][j], xv[j], acc[j]);
             }
-        }
-        float nx[VEC];
-        conv_ld_bf16<VEC>(xb + (size_t)ta * ldx, nx);
-        for (int t = ta; t < tb; t++) {
 #pragma unroll
-            for (int j = K - 1; j > 0; j--)
-#pragma unroll
-                for (int q = 0; q < VEC; q++) xw[j][q] = xw[j - 1][q];
-#pragma unroll
-            for (int q = 0; q < VEC; q++) xw[0][q] = nx[q];
-            if (t + 1 < tb) conv_ld_bf16<VEC>(xb + (size_t)(t + 1) * ldx, nx);  // prefetch
-            fl = (fl << 1) | (ds && ds[t] ? 1u : 0u);
-            int kmin = conv_kmin<K>(fl);
-            float o[VEC];
-#pragma unroll
-            for (int q = 0; q < VEC; q++) {
-                float acc = bv[q];
-#pragma unroll
-                for (int k = 0; k < K; k++)
-                    if (k >= kmin) acc = fmaf(wv[k][q], xw[K - 1 - k][q], acc);
-                o[q] = siluf_(acc);
-            }
-            conv_st_bf16<VEC>(out + ((size_t)b * T + t) * E + e0, o);
+            for (int j = 0; j < VEC; j++) acc[j] = siluf_(acc[j]);
+            conv_st_bf16<VEC>(out + ((size_t)b * T + t) * E + e0, acc);
         }
     }
 }
@@ -141,13 +145,13 @@ template <int K>
 static inline void conv1d_fwd_launch(bf16 *out, const bf16 *x, int ldx, const float *w, const float *bias,
                                      const uint8_t *doc_start, int B, int T, int E, cudaStream_t st) {
     const int threads = 256;
-    long runs = (long)B * ((T + CONV_RUN - 1) / CONV_RUN);
+    long tiles = (long)B * ((T + CONV_TT - 1) / CONV_TT);
     if (E % 8 == 0 && ldx % 8 == 0 && is_aligned(x, 16) && is_aligned(out, 16))
-        conv1d_silu_fwd_kernel<K, 8><<<grid_for(runs * (E / 8), threads), threads, 0, st>>>(out, x, ldx, w, bias,
-                                                                                            doc_start, B, T, E);
+        conv1d_silu_fwd_kernel<K, 8><<<grid_for(tiles * (E / 8), threads), threads, 0, st>>>(out, x, ldx, w, bias,
+                                                                                             doc_start, B, T, E);
     else
-        conv1d_silu_fwd_kernel<K, 1><<<grid_for(runs * E, threads), threads, 0, st>>>(out, x, ldx, w, bias, doc_start,
-                                                                                      B, T, E);
+        conv1d_silu_fwd_kernel<K, 1><<<grid_for(tiles * E, threads), threads, 0, st>>>(out, x, ldx, w, bias, doc_start,
+                                                                                       B, T, E);
     CUDA_CHECK_LAST();
 }
 
@@ -161,6 +165,12 @@ static inline void conv1d_silu_fwd(bf16 *out, const bf16 *x, int ldx, const floa
     case 4: conv1d_fwd_launch<4>(out, x, ldx, w, bias, doc_start, B, T, E, st); break;
     default: cuda_ops_fatal("conv1d_silu_fwd: kernel width d_conv=%d not supported (2, 3 or 4)", K);
     }
+}
+
+#define CONV_L2_AHEAD 4  // backward: rows prefetched into L2 this many steps ahead
+
+__device__ __forceinline__ void conv_prefetch_l2(const void *p) {
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 }
 
 // Backward. Block (32, CONV_BWD_TY): x over channel vectors, y over runs; a
@@ -241,6 +251,12 @@ __global__ void __launch_bounds__(32 * CONV_BWD_TY)
                 if (t + 1 < T && t + 1 < tend) {  // prefetch
                     conv_ld_bf16<VEC>(xb + (size_t)(t + 1) * ldx, nx);
                     conv_ld_f32<VEC>(gb + (size_t)(t + 1) * E, ng);
+                }
+                // and rows a few steps ahead into L2 (no registers held), so
+                // the loads above wait on L2 rather than on HBM
+                if (t + CONV_L2_AHEAD < T && t + CONV_L2_AHEAD < tend) {
+                    conv_prefetch_l2(xb + (size_t)(t + CONV_L2_AHEAD) * ldx);
+                    conv_prefetch_l2(gb + (size_t)(t + CONV_L2_AHEAD) * E);
                 }
                 fl = (fl << 1) | (ds && ds[t] ? 1u : 0u);
                 int kmin = conv_kmin<K>(fl);

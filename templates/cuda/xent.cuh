@@ -47,6 +47,9 @@ __global__ void __launch_bounds__(XENT_THREADS)
             continue;  // uniform over the block
         }
         const int tgt = targets[row];
+        const bool ok = tgt >= 0 && tgt < Vp;
+        // the target's logit, read before any thread overwrites the row
+        const float xt = threadIdx.x == 0 && ok ? bf2f(lr[tgt]) : NAN;
         if (SMEM) {
             for (int i = threadIdx.x; i < V8; i += blockDim.x) xent_cp_async16(&xent_row[i], lr + 8 * (size_t)i);
             xent_cp_async_wait_all();
@@ -77,11 +80,7 @@ __global__ void __launch_bounds__(XENT_THREADS)
             for (int c = threadIdx.x; c < Vp; c += blockDim.x) s += ex2_approx(fmaf(bf2f(lr[c]), LOG2E_F, -mxl));
         }
         s = block_sum(s, red);
-        const bool ok = tgt >= 0 && tgt < Vp;
-        if (threadIdx.x == 0) {
-            float xt = ok ? (SMEM ? bf2f(reinterpret_cast<const bf16 *>(xent_row)[tgt]) : bf2f(lr[tgt])) : NAN;
-            block_loss += m * (mx + logf(s) - xt);
-        }
+        if (threadIdx.x == 0) block_loss += m * (mx + logf(s) - xt);
         if (BWD) {
             const float sc = dscale * (dscale_dev ? *dscale_dev : 1.0f) * m, inv = sc / s;
             if (SMEM) {
