@@ -65,5 +65,28 @@ if awk '{ d = $2 - $3; if (d < 0) d = -d; if (d > mx) mx = d; s += d; n++; last2
 else
     bad "loss curves"
 fi
+echo "== 4. generation: recurrent decoding on the GPU against the full forward"
+$B/harness_cuda decode | tee $B/decode.txt
+# bf16 GEMM operands on both paths, fp32 states: logits agree to ~1e-2 of their range
+if awk '/^RESULT decode /{ n++; if ($3 > 3e-2) bad = 1 } END { exit (bad || n != 1) }' $B/decode.txt; then ok "decode"; else bad "decode"; fi
+
+echo "== 5. resume on CUDA: SIGTERM mid-run, --resume; no step lost or repeated, same curve"
+R=$B/run-resume
+rm -rf $R
+$B/gpusmall/train --quiet --sample-tokens 0 --checkpoint-every 10 --checkpoint-dir $R/ckpt --log-dir $R/logs > $R.txt 2>&1 &
+pid=$!
+for i in $(seq 1 600); do [ -f $R/ckpt/step-00000020/model.safetensors ] && break; sleep 0.05; done
+kill -TERM $pid
+wait $pid
+echo "first run exited with $? (143 expected: SIGTERM)"
+$B/gpusmall/train --quiet --sample-tokens 0 --checkpoint-every 10 --checkpoint-dir $R/ckpt --log-dir $R/logs --resume >> $R.txt 2>&1
+grep -o '"step":[0-9]*,"loss":[0-9.e+-]*' $R/logs/metrics.jsonl | sed 's/"step"://; s/"loss"://; s/,/ /' > $B/resume_curve.txt
+paste $B/resume_curve.txt <(awk '{print $3}' $B/curves.txt) > $B/resume_vs_full.txt
+awk '{ d = $2 - $3; if (d < 0) d = -d; if (d > mx) mx = d } END { printf "steps %d, max |resumed - uninterrupted| %.5f\n", NR, mx }' $B/resume_vs_full.txt
+if awk '{ if ($1 != NR) bad = 1; d = $2 - $3; if (d < 0) d = -d; if (d > 0.02) bad = 1 } END { exit (bad || NR != 50) }' $B/resume_vs_full.txt; then
+    ok "resume"
+else
+    bad "resume"
+fi
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
