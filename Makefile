@@ -147,9 +147,17 @@ bench: all
 	$(BUILD)/bench/$$name-bench/bench $(BENCH_ARGS)
 
 # ---- install / deps / clean ----------------------------------------------
-install: $(GEN)
-	install -d $(DESTDIR)$(PREFIX)/bin
+# gen finds its templates next to itself: PREFIX/share/mamba-gen holds the
+# templates, the runtime headers and library that emitted variants build against.
+SHARE := $(DESTDIR)$(PREFIX)/share/mamba-gen
+install: $(GEN) $(RT_LIB)
+	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)/templates/cpu $(SHARE)/templates/cuda $(SHARE)/runtime $(SHARE)/build/lib
 	install -m 755 $(GEN) $(DESTDIR)$(PREFIX)/bin/gen
+	install -m 644 templates/*.c templates/*.h $(SHARE)/templates/
+	install -m 644 templates/cpu/* $(SHARE)/templates/cpu/
+	install -m 644 templates/cuda/* $(SHARE)/templates/cuda/
+	install -m 644 runtime/*.h $(SHARE)/runtime/
+	install -m 644 $(RT_LIB) $(SHARE)/build/lib/
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \

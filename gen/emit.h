@@ -28,6 +28,7 @@ typedef struct {
 typedef struct {
     const plan_t *plan;
     const char *home;    /* folder holding templates/ */
+    const char *home_for_make; /* GEN_HOME written into Makefile.inc */
     emit_op_t *ops;
     int n_ops, cap_ops;
 } emitter_t;

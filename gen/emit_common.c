@@ -326,7 +326,7 @@ void emit_makefile(emitter_t *e, sb_t *o) {
     emit_banner(e->plan, "Makefile.inc", "#", o);
     sb_printf(o, "# Built from the repository root by `make build` / `make run`, or directly:\n");
     sb_printf(o, "#   make -f build/%s/Makefile.inc VARIANT_DIR=build/%s GEN_HOME=.\n\n", s->name, s->name);
-    sb_printf(o, "GEN_HOME ?= .\nVARIANT_DIR ?= build/%s\nCC ?= cc\n", s->name);
+    sb_printf(o, "GEN_HOME ?= %s\nVARIANT_DIR ?= build/%s\nCC ?= cc\n", e->home_for_make, s->name);
     sb_puts(o, "VARIANT_OPT ?= -O3 -march=native\n"
                "VARIANT_CFLAGS := $(VARIANT_OPT) -std=c11 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-parameter \\\n"
                "                  -Wno-unused-function -I$(VARIANT_DIR) -I$(GEN_HOME)/templates -I$(GEN_HOME)/templates/cpu \\\n"
@@ -365,6 +365,12 @@ void emit_makefile(emitter_t *e, sb_t *o) {
 /* Writes into <out_root>/.<name>.tmp.<pid>, then swaps it into place. */
 int emit_variant(const plan_t *p, const char *home, const char *out_root) {
     emitter_t e = {.plan = p, .home = home};
+    /* In the source tree (gen run from its root) the fragment says ".", so
+     * emitted files do not depend on where the tree lives; an installed gen
+     * points the fragment at its share folder. */
+    char cwd[4096], real_home[4096];
+    e.home_for_make = ".";
+    if (getcwd(cwd, sizeof cwd) && realpath(home, real_home) && strcmp(cwd, real_home) != 0) e.home_for_make = real_home;
     sb_t model_h = {0}, model_c = {0}, program_c = {0}, generate_c = {0}, bench_c = {0}, manifest = {0}, mk = {0};
     char *lock = NULL;
     int rc = -1;
