@@ -57,6 +57,11 @@ $(BUILD)/bin/%: $(BUILD)/obj/runtime/tools/%.o $(RT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(BASEFLAGS) -o $@ $^ $(LDLIBS)
 
+# datacat reads a spec: it links the generator's spec reader too
+$(BUILD)/bin/datacat: $(BUILD)/obj/runtime/tools/datacat.o $(GEN_OBJS) $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(BASEFLAGS) -o $@ $^ $(LDLIBS)
+
 # The synthetic corpus of the embedded default (made by a program in the repo).
 SYNTH := $(BUILD)/data/synth
 data: $(SYNTH)/train.txt $(SYNTH)/instruct/train.jsonl

@@ -126,8 +126,14 @@ int64_t rt_steps_for_epochs(double num_epochs, int64_t total_train_tokens, int64
 double rt_lr_ratio(const rt_settings_t *s, int64_t step, int64_t max_steps);
 
 /* ------------------------------------------------------------------------
- * Tokenizer (rt_tokenizer.c). This version: "bytes" (ids 0..255 are bytes,
- * id 256 is <|endoftext|>, vocab 257). */
+ * Tokenizer (rt_tokenizer.c). Names:
+ *   "bytes"          ids 0..255 are the bytes, id 256 is <|endoftext|> (vocab 257);
+ *   a file           a Hugging Face tokenizer.json (byte-level BPE, bpe.h);
+ *   a directory      GPT-2's encoder.json + vocab.bpe (else its tokenizer.json);
+ *   "hf:OWNER/NAME"  that model repo's tokenizer.json, fetched into the HF
+ *                    cache (HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_OFFLINE).
+ * EOS is the tokenizer's <|endoftext|> (an error when it has none). The
+ * encoder is safe to call from several threads at once. */
 typedef struct rt_tokenizer rt_tokenizer_t;
 rt_tokenizer_t *rt_tokenizer_open(const char *name);   /* NULL + message on error */
 void rt_tokenizer_free(rt_tokenizer_t *t);
@@ -147,8 +153,9 @@ char *rt_tokenizer_decode(const rt_tokenizer_t *t, const int32_t *ids, size_t n)
  * prompt_template "alpaca", fields instruction/input/output rendered with the
  * Alpaca template and the loss mask set on the response and its EOS only).
  * Each document is followed by EOS. A document goes to the validation split
- * when hash(seed-independent document index) falls under validation_fraction,
- * deterministically. The train split loops over epochs; `epoch` counts them. */
+ * when hash(file index, row in the file) falls under validation_fraction,
+ * deterministically and independently of the seed. The train split loops over epochs; `epoch` counts them.
+ * (Parquet, URL and Hub sources and the streaming behaviour: see below.) */
 typedef struct rt_data rt_data_t;
 enum { RT_SPLIT_TRAIN = 0, RT_SPLIT_VAL = 1 };
 rt_data_t *rt_data_open(const rt_settings_t *s, const rt_tokenizer_t *tok, int split);
@@ -168,7 +175,8 @@ int64_t rt_data_epoch(const rt_data_t *d);
 /* Back to the first row of the split (evaluation reads the same rows each time). */
 void rt_data_rewind(rt_data_t *d);
 /* Where the next row starts (token offset in this split's stream, in
- * [0, num_tokens)); saved in checkpoints so a resumed run reads the same rows. */
+ * [0, num_tokens)); saved in checkpoints so a resumed run reads the same rows.
+ * (For a streaming source, prefer rt_data_get_state: see below.) */
 int64_t rt_data_position(const rt_data_t *d);
 /* Restores a position and epoch saved from rt_data_position/rt_data_epoch;
  * -1 (message) when the position is outside the stream. */
@@ -178,6 +186,65 @@ int64_t rt_data_num_docs(const rt_data_t *d);
 /* Unigram entropy (nats per token) of this split's token stream, counting
  * only masked-in targets. */
 double rt_data_unigram_entropy(const rt_data_t *d);
+
+/* The streaming pipeline (rt_data.c, rt_data_source.c, rt_data_unit.c,
+ * rt_data_pipe.c). Besides local txt/jsonl, sources are local parquet files,
+ * data.source url (one http(s) file: parquet read by range requests, txt or
+ * jsonl downloaded whole) and data.source hf (the parquet files of a Hub
+ * dataset's config and split, at the commit `main` pointed to when the run
+ * started). Parquet rows give documents from text_column, or with
+ * prompt_template alpaca from the columns instruction, input (may be
+ * absent) and output. Worker threads decode and tokenise ahead of the
+ * training loop; the token stream does not depend on their number or timing.
+ *
+ * Documents are identified by (file index, row in the file); the validation
+ * split holds those with splitmix64(file << 40 | row) / 2^64 below
+ * validation_fraction (for one file: the document index, as before).
+ *
+ * A source of at most `memory_bytes` bytes is read whole at open, as this
+ * module always did: num_tokens, num_docs and the entropy are exact and
+ * seeks are immediate. A larger one streams: rt_data_num_tokens returns -1
+ * (not known before a full pass), rt_data_num_docs returns -1 unless every
+ * file's row count is known (local and url sources, and hf sources of up to
+ * 64 files), rt_data_unigram_entropy is estimated on the next 2^20 tokens, and
+ * rt_data_seek must read the stream from the start of the epoch up to the
+ * position: save rt_data_get_state instead, which restores at once. The
+ * validation split keeps what it has read in memory (evaluation re-reads it).
+ *
+ * Errors (an unreadable file, a bad row, an HTTP failure after hub.c's
+ * retries) stop the stream: rt_data_next returns -1 after printing a message
+ * naming the file (and row group / line); no data is skipped. */
+typedef struct {
+    int threads;            /* worker threads; 0: $RT_DATA_THREADS, else min(4, cores - 1), >= 1 */
+    int64_t memory_bytes;   /* 0: $RT_DATA_MEMORY_MB MiB, else 64 MiB; < 0: always stream */
+    int64_t unit_bytes;     /* txt/jsonl files are cut into units of about this many bytes
+                               (0: 1 MiB); the stream does not depend on it */
+    const void *hub_config; /* a const hub_config_t * (hub.h) for hf/url sources, kept until
+                               rt_data_close; NULL: the environment (hub_config_from_env) */
+    int eager_files;        /* hf: every footer is read at open when the dataset has at most
+                               this many files (0: 64); else files open as the stream reaches
+                               them (and rt_data_num_docs is -1) */
+} rt_data_options_t;
+/* rt_data_open with explicit options (NULL: the defaults). */
+rt_data_t *rt_data_open_ex(const rt_settings_t *s, const rt_tokenizer_t *tok, int split,
+                           const rt_data_options_t *opt);
+
+/* The exact stream position as one line of text for checkpoint metadata:
+ *   "rt-data-1 split=train epoch=E pos=P file=F rg=G row=R tok=K src=HEX rev=COMMIT"
+ * (file index, parquet row group (0 for text files), row in the row group
+ * (text files: document in the file), token in that document, the token
+ * offset in the epoch, a fingerprint of the file list and, for hf, the
+ * commit read). Returns the length written (< n), or -1 when n is too
+ * small. RT_DATA_STATE_MAX bytes always suffice. */
+#define RT_DATA_STATE_MAX 512
+int rt_data_get_state(const rt_data_t *d, char *buf, size_t n);
+/* Restores a state from rt_data_get_state of the same split of the same data
+ * (for hf: the same commit is listed again if main has moved since): the
+ * next row is the one that would have come next. -1 with a message when the
+ * state is malformed or from other data. */
+int rt_data_set_state(rt_data_t *d, const char *state);
+/* Worker threads this handle uses (after defaults). */
+int rt_data_threads(const rt_data_t *d);
 
 /* ------------------------------------------------------------------------
  * Logs (rt_log.c): logs/<name>/metrics.jsonl and the console progress line. */

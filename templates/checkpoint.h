@@ -49,6 +49,7 @@ static inline int write_config_json(const char *dir) {
 typedef struct {
     int64_t step, data_position, data_epoch;
     double best_val, first_loss;
+    char data_state[RT_DATA_STATE_MAX]; /* exact stream position (file, row group, row, token) */
 } train_state_t;
 
 static inline int write_state(model_t *m, const char *dir, const train_state_t *ts) {
@@ -65,10 +66,11 @@ static inline int write_state(model_t *m, const char *dir, const train_state_t *
     snprintf(v[2], sizeof v[2], "%lld", (long long)ts->data_epoch);
     snprintf(v[3], sizeof v[3], "%.17g", ts->best_val);
     snprintf(v[4], sizeof v[4], "%.17g", ts->first_loss);
-    const char *keys[] = {"format", "spec_hash", "step", "data_position", "data_epoch", "best_val", "first_loss"};
-    const char *vals[] = {"mamba-gen-train-state-1", SPEC_HASH, v[0], v[1], v[2], v[3], v[4]};
+    const char *keys[] = {"format", "spec_hash", "step", "data_position", "data_epoch", "best_val", "first_loss",
+                          "data_state"};
+    const char *vals[] = {"mamba-gen-train-state-1", SPEC_HASH, v[0], v[1], v[2], v[3], v[4], ts->data_state};
     snprintf(path, sizeof path, "%s/training_state.safetensors", dir);
-    int rc = rt_safetensors_save(path, t, 3, keys, vals, 7);
+    int rc = rt_safetensors_save(path, t, 3, keys, vals, ts->data_state[0] ? 8 : 7);
     free(mom), free(am), free(av);
     return rc;
 }
@@ -232,6 +234,8 @@ static inline int resume_from_last(model_t *m, const char *ckpt_dir, rt_data_t *
         }
     ts->step = atoll(v[0]), ts->data_position = atoll(v[1]), ts->data_epoch = atoll(v[2]);
     ts->best_val = strtod(v[3], NULL), ts->first_loss = strtod(v[4], NULL);
+    const char *ds = rt_safetensors_meta(probe, "data_state");
+    snprintf(ts->data_state, sizeof ts->data_state, "%s", ds ? ds : "");
     float *mom = rt_malloc(sizeof(float) * (MUON_NUMEL ? MUON_NUMEL : 1));
     float *am = rt_malloc(sizeof(float) * (ADAMW_NUMEL ? ADAMW_NUMEL : 1));
     float *av = rt_malloc(sizeof(float) * (ADAMW_NUMEL ? ADAMW_NUMEL : 1));
@@ -243,7 +247,9 @@ static inline int resume_from_last(model_t *m, const char *ckpt_dir, rt_data_t *
     if (rc == 0) {
         model_set_state(m, mom, am, av);
         model_set_step(m, (long)ts->step);
-        rc = rt_data_seek(train, ts->data_position, ts->data_epoch);
+        /* the exact stream state restores at once (a streaming source is not re-read) */
+        rc = ts->data_state[0] ? rt_data_set_state(train, ts->data_state)
+                               : rt_data_seek(train, ts->data_position, ts->data_epoch);
     }
     free(mom), free(am), free(av);
     if (rc == 0) printf("resumed from %s at step %lld\n", dir, (long long)ts->step);

@@ -445,7 +445,9 @@ START_TEST(tokenizer_bytes_round_trip) {
     cap_begin();
     ck_assert_ptr_null(rt_tokenizer_open("gpt2"));
     char *msg = cap_end();
-    ck_assert_str_eq(msg, "error: tokenizer 'gpt2': not supported by this build yet (bytes only)\n");
+    ck_assert_str_eq(msg, "error: tokenizer 'gpt2': no such file or directory (expected bytes, a "
+                          "tokenizer.json, a directory with encoder.json + vocab.bpe, or "
+                          "hf:OWNER/NAME)\n");
     free(msg);
 }
 END_TEST
@@ -592,7 +594,7 @@ START_TEST(data_jsonl_and_glob) {
     write_text("j/x.parquet", "PAR1");
     s.data_paths[0] = tp("j/x.parquet");
     ck_assert_ptr_null(open_data(&s, tok, RT_SPLIT_TRAIN, &msg));
-    ck_assert_contains(msg, "x.parquet: parquet is not supported by this build yet");
+    ck_assert_contains(msg, "x.parquet: 4 bytes is too small for a Parquet file");
     free(msg);
 
     write_text("j/x.csv", "a,b");
@@ -605,15 +607,32 @@ START_TEST(data_jsonl_and_glob) {
     ck_assert_int_eq(rt_data_num_tokens(d), 4);
     rt_data_close(d);
 
+    /* Remote sources (tested against a mock Hub in check_data.c); offline
+     * here, they fail at once with a message naming the source. */
+    setenv("HF_HUB_OFFLINE", "1", 1);
     s.data_source = "hf";
     s.dataset = "HuggingFaceFW/fineweb";
     ck_assert_ptr_null(open_data(&s, tok, RT_SPLIT_TRAIN, &msg));
-    ck_assert_contains(msg, "data.source 'hf' (HuggingFaceFW/fineweb): this build reads local files only");
+    ck_assert_contains(msg, "data.dataset HuggingFaceFW/fineweb (config default, split train): ");
+    ck_assert_contains(msg, "offline");
     free(msg);
     s.data_source = "url";
+    s.data_url = NULL;
     ck_assert_ptr_null(open_data(&s, tok, RT_SPLIT_TRAIN, &msg));
-    ck_assert_contains(msg, "reads local files only");
+    ck_assert_contains(msg, "data.source url needs data.url");
     free(msg);
+    s.data_url = "https://example.com/data/train.parquet";
+    s.data_format = "auto";
+    ck_assert_ptr_null(open_data(&s, tok, RT_SPLIT_TRAIN, &msg));
+    ck_assert_contains(msg, "data.url: ");
+    ck_assert_contains(msg, "offline");
+    free(msg);
+    s.data_url = "https://example.com/data/train.jsonl";
+    ck_assert_ptr_null(open_data(&s, tok, RT_SPLIT_TRAIN, &msg));
+    ck_assert_contains(msg, "data.url: ");
+    ck_assert_contains(msg, "offline");
+    free(msg);
+    unsetenv("HF_HUB_OFFLINE");
     rt_tokenizer_free(tok);
 }
 END_TEST

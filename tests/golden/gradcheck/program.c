@@ -273,7 +273,7 @@ int main(int argc, char **argv) {
     if (s->eval_every > 0 && !(val = rt_data_open(s, tok, RT_SPLIT_VAL))) return 1;
 
     model_t *m = model_create();
-    train_state_t ts = {0, 0, 0, INFINITY, NAN};
+    train_state_t ts = {0, 0, 0, INFINITY, NAN, ""};
     if (s->resume) {
         if (resume_from_last(m, s->checkpoint_dir, train, &ts) != 0) return 1;
     } else if (s->init_from && *s->init_from) {
@@ -292,10 +292,15 @@ int main(int argc, char **argv) {
 
     const int64_t tokens_per_step = (int64_t)SEQ_LEN * MICRO_BATCH * GRAD_ACCUM;
     const double unigram = rt_data_unigram_entropy(train);
-    printf("variant %s (%s backend): %lld parameters, %lld tokens/step, %lld steps; train data %lld tokens in %lld documents\n",
-           VARIANT_NAME, s->backend, (long long)N_PARAMS, (long long)tokens_per_step, (long long)s->max_steps,
-           (long long)rt_data_num_tokens(train), (long long)rt_data_num_docs(train));
-    printf("unigram entropy of the training targets: %.4f nats/token\n", unigram);
+    printf("variant %s (%s backend): %lld parameters, %lld tokens/step, %lld steps; ", VARIANT_NAME, s->backend,
+           (long long)N_PARAMS, (long long)tokens_per_step, (long long)s->max_steps);
+    if (rt_data_num_tokens(train) >= 0)
+        printf("train data %lld tokens in %lld documents\n", (long long)rt_data_num_tokens(train),
+               (long long)rt_data_num_docs(train));
+    else
+        printf("train data streamed (%d reader threads)\n", rt_data_threads(train));
+    printf("unigram entropy of the training targets: %.4f nats/token%s\n", unigram,
+           rt_data_num_tokens(train) < 0 ? " (estimated on the first 2^20 tokens)" : "");
 
     optim_hparams_t h = {
         .muon_lr = s->muon_lr, .muon_momentum = s->muon_momentum, .muon_weight_decay = s->muon_weight_decay,
@@ -358,7 +363,8 @@ int main(int argc, char **argv) {
                 if (save_checkpoint(m, s->checkpoint_dir, "best", step + 1, last_val, NULL) != 0) return 1;
             }
         }
-        train_state_t now_state = {step + 1, rt_data_position(train), rt_data_epoch(train), best_val, first_loss};
+        train_state_t now_state = {step + 1, rt_data_position(train), rt_data_epoch(train), best_val, first_loss, ""};
+        if (rt_data_get_state(train, now_state.data_state, sizeof now_state.data_state) < 0) return 1;
         if (stop_signal) {
             if (save_checkpoint(m, s->checkpoint_dir, "last", step + 1, last_val, &now_state) != 0) return 1;
             if (!s->quiet) fprintf(stderr, "\n");
@@ -372,7 +378,8 @@ int main(int argc, char **argv) {
         }
     }
     {
-        train_state_t end_state = {s->max_steps, rt_data_position(train), rt_data_epoch(train), best_val, first_loss};
+        train_state_t end_state = {s->max_steps, rt_data_position(train), rt_data_epoch(train), best_val, first_loss, ""};
+        if (rt_data_get_state(train, end_state.data_state, sizeof end_state.data_state) < 0) return 1;
         if (ts.step < s->max_steps || !s->resume) {
             if (s->checkpoint_every > 0 && rotate_last(s->checkpoint_dir, s->keep_last) != 0) return 1;
             if (save_checkpoint(m, s->checkpoint_dir, "last", s->max_steps, last_val, &end_state) != 0) return 1;
