@@ -137,6 +137,9 @@ double rt_lr_ratio(const rt_settings_t *s, int64_t step, int64_t max_steps);
 typedef struct rt_tokenizer rt_tokenizer_t;
 rt_tokenizer_t *rt_tokenizer_open(const char *name);   /* NULL + message on error */
 void rt_tokenizer_free(rt_tokenizer_t *t);
+/* "hf:OWNER/NAME": downloads (or finds in the HF cache) the repo's tokenizer.json
+ * and writes its local path into path[n]. 0, or -1 with a message. */
+int rt_tokenizer_fetch_hf(const char *name, char *path, size_t n);
 int rt_tokenizer_vocab_size(const rt_tokenizer_t *t);
 int32_t rt_tokenizer_eos(const rt_tokenizer_t *t);
 /* Appends ids of text[0..len) to *ids (realloc'd, *n and *cap updated). */

@@ -115,6 +115,11 @@ static int fetch_hf(const char *name, char *path, size_t n) {
     return rc;
 }
 
+int rt_tokenizer_fetch_hf(const char *name, char *path, size_t n) {
+    if (strncmp(name, "hf:", 3) != 0) return rt_err("tokenizer %s: not an hf:OWNER/NAME name", name);
+    return fetch_hf(name, path, n);
+}
+
 static rt_tokenizer_t *open_bpe(const char *name) {
     char path[4096], err[1024];
     const char *src = name;

@@ -15,11 +15,12 @@
 #include <time.h>
 
 #include "bpe.h"
+#include "rt.h"
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: tokenize --tokenizer T [--decode] [--stats] [--no-special]\n"
-               "  T: tokenizer.json | DIR (encoder.json + vocab.bpe, or tokenizer.json) | bytes\n"
+               "  T: tokenizer.json | DIR (encoder.json + vocab.bpe, or tokenizer.json) | bytes | hf:OWNER/NAME\n"
                "  text on stdin -> ids on stdout; with --decode, ids on stdin -> text on stdout\n");
 }
 
@@ -123,10 +124,11 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    static char fetched[4096];
     if (!strncmp(tok, "hf:", 3)) {
-        fprintf(stderr, "error: --tokenizer %s: Hub tokenizers (hf:OWNER/NAME) are not available in this "
-                        "build yet; download its tokenizer.json and pass that path\n", tok);
-        return 1;
+        /* the repo's tokenizer.json, through the Hub client's cache (HF_HOME, HF_ENDPOINT, HF_TOKEN) */
+        if (rt_tokenizer_fetch_hf(tok, fetched, sizeof fetched) != 0) return 1;
+        tok = fetched;
     }
     int is_bytes = !strcmp(tok, "bytes");
     bpe_t *b = NULL;
