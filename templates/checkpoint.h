@@ -144,6 +144,32 @@ static inline int rotate_last(const char *ckpt_dir, int keep_last) {
     return 0;
 }
 
+/* After a refused checkpoint: the model section of a spec that would fit
+ * it, from its config.json (Hugging Face or mamba_ssm field names). */
+#include <jansson.h>
+static inline void suggest_spec(const char *where) {
+    char cfg[8400];
+    snprintf(cfg, sizeof cfg, "%s/config.json", where);
+    json_error_t jerr;
+    json_t *c = json_load_file(cfg, 0, &jerr);
+    if (!c) {
+        fprintf(stderr, "  (no readable %s to suggest a spec from)\n", cfg);
+        return;
+    }
+    const char *keys[][3] = {{"d_model", "hidden_size", "d_model"},     {"n_layer", "num_hidden_layers", "n_layer"},
+                             {"vocab_size", "vocab_size", "vocab_size"}, {"d_state", "state_size", "d_state"},
+                             {"d_conv", "conv_kernel", "d_conv"},        {"expand", "expand", "expand"},
+                             {"dt_rank", "time_step_rank", "dt_rank"}};
+    fprintf(stderr, "  a spec that fits it (from %s):\n  model:\n", cfg);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *v = json_object_get(c, keys[i][1]);
+        if (!json_is_integer(v)) v = json_object_get(c, keys[i][2]);
+        if (json_is_integer(v)) fprintf(stderr, "    %s: %lld\n", keys[i][0], (long long)json_integer_value(v));
+    }
+    fprintf(stderr, "  then re-run gen.\n");
+    json_decref(c);
+}
+
 /* Loads weights saved by us or by transformers / mamba_ssm (both spellings
  * of the embedding, with or without "backbone."). A checkpoint of another
  * shape is refused with the first mismatching tensors. */
@@ -187,12 +213,8 @@ static inline int load_weights(model_t *m, const char *where) {
     }
     rt_safetensors_close(f);
     if (bad) {
-        fprintf(stderr, "error: %s does not fit variant %s (%d tensors refused)", path, VARIANT_NAME, bad);
-        char cfg[8400];
-        snprintf(cfg, sizeof cfg, "%s/config.json", where);
-        fprintf(stderr, "; its config.json (%s) gives the shapes a spec needs: d_model = hidden_size, n_layer = "
-                        "num_hidden_layers, vocab_size, d_state = state_size, d_conv = conv_kernel, expand, dt_rank = "
-                        "time_step_rank\n", cfg);
+        fprintf(stderr, "error: %s does not fit variant %s (%d tensors refused)\n", path, VARIANT_NAME, bad);
+        suggest_spec(where);
         return -1;
     }
     model_params_upload(m);
