@@ -36,7 +36,7 @@ GEN      := $(BUILD)/bin/gen
 LAST_VARIANT := $(shell cat $(BUILD)/.last-variant 2>/dev/null)
 DEFAULT_SPEC := configs/tiny.yaml
 
-.PHONY: all run build test golden test-gpu bench test-gpu bench install deps clean gen tools data
+.PHONY: all run build test golden test-gpu bench audit sweep test-gpu bench install deps clean gen tools data
 all: $(GEN) $(RT_LIB) $(TOOLS)
 gen: $(GEN)
 tools: $(TOOLS)
@@ -150,6 +150,24 @@ bench: all
 	$(MAKE) --no-print-directory -f $(BUILD)/bench/$$name-bench/Makefile.inc VARIANT_DIR=$(BUILD)/bench/$$name-bench $(BUILD)/bench/$$name-bench/bench; \
 	echo "gen + build: $$(awk "BEGIN { printf \"%.1f\", $$(date +%s.%N) - $$t0 }") s"; \
 	$(BUILD)/bench/$$name-bench/bench $(BENCH_ARGS)
+
+# make audit [SPEC=configs/x.yaml]: per op of the emitted step its calls,
+# FLOPs, bytes and arithmetic intensity; for a CUDA variant also each
+# kernel's registers, shared memory and spills (nvcc -Xptxas -v).
+AUDIT_SPEC = $(or $(SPEC),$(DEFAULT_SPEC))
+audit: all
+	@set -e; $(GEN) -q -o $(BUILD)/audit $(AUDIT_SPEC); name=$$(sed -n 's/^name: *//p' $(AUDIT_SPEC)); \
+	d=$(BUILD)/audit/$$name; \
+	if [ -f $$d/model.cu ]; then \
+	  $${NVCC:-/usr/local/cuda/bin/nvcc} -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -Xptxas -v -I$$d -Itemplates/cuda \
+	    -Itemplates/cpu -Xcompiler -fopenmp -c $$d/model.cu -o $$d/model.o > $$d/ptxas.log 2>&1; \
+	  $(BUILD)/bin/audit $$d --ptxas-log $$d/ptxas.log; \
+	else $(BUILD)/bin/audit $$d; fi
+
+# make sweep: every CUDA config in configs/: gen + build + bench, one line each
+sweep: all
+	@for s in configs/*.yaml; do grep -q '^backend: cuda' $$s && grep -q '^  phase: pretrain' $$s || continue; \
+	  echo "== $$s"; $(MAKE) --no-print-directory bench SPEC=$$s BENCH_ARGS="--steps 10" 2>&1 | grep -E "gen \+ build|tokens/s|GPU memory"; done
 
 # ---- install / deps / clean ----------------------------------------------
 # gen finds its templates next to itself: PREFIX/share/mamba-gen holds the
