@@ -9,8 +9,10 @@
 //   y      = y_pre * silu(z[bt,e])
 //
 // Two implementations: fast kernels (E % 4 == 0 and rows 8/16-byte aligned,
-// the model's case; see "the fast kernels" below) and generic ones (any E and
-// strides); the wrappers pick. Both share the layout below.
+// the model's case; see "the fast kernels" below; at N = 16 the forward is
+// their v2, which also loads B/C 16 bytes at a time when the rows allow) and
+// generic ones (any E and strides); the wrappers pick. All share the layout
+// below.
 //
 // Layout of the work. One thread owns one (b, e) channel and NS = min(N, 8)
 // of its states, so G = N/NS adjacent lanes share a channel (N = 16: two
@@ -913,16 +915,267 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
     }
 }
 
-// Tile length of the fast forward and states per lane of the fast backward
-// (N = 16: 8 states on 2 lanes); the GPU test times the alternatives. On an
-// H200 at the 130m shapes: fwd TL=16 0.68 ms, TL=32 1.20 ms (registers);
-// bwd 8 states/lane 1.75 ms, 4 states/lane 2.35 ms (two waves of blocks).
+// ---- the forward for N <= 16, v2 ----
+//
+// The fast forward's layout with NSMAX states per lane (8 at N = 16 in the
+// library; 4 doubles the warps per SM but was slower, see the timings above
+// SCAN_FWD2_NS), delta and delta*u packed in one 8-byte shared load, and no
+// shuffle in the step loop: each lane stores its partial C.h and the output
+// stage adds the G partials.
+// VBC: B and C rows are 16-byte aligned (ldbc % 8 == 0, as in the model),
+// so a tile's B|C is loaded with 16-byte loads (one per 8 values) instead of
+// one 2-byte load, with its index arithmetic, per value: the per-tile input
+// work was as large as the recurrence, and this alone took the forward from
+// 0.65 to 0.45 ms per layer.
+// Which rows of a tile are real is recomputed where needed, never carried
+// in a flag from one tile to the next: with one input vector per thread,
+// nvcc 13.0 compiled such a copied flag (cok = pok before the prefetch that
+// rewrites pok) as the new value, so the rows of the tile before a partial
+// last tile went unwritten (seen in the SASS; also why the v1 forward's
+// y was wrong at N = 32, 64).
+template <int N, int TL, int NSMAX, int MINB, bool VBC>
+__global__ void __launch_bounds__(SCAN_THREADS, MINB)
+    selective_scan_fwd_kernel_v2(bf16 *__restrict__ y, bf16 *__restrict__ y_pre, float *__restrict__ states,
+                                 const bf16 *__restrict__ u, const float *__restrict__ dtraw,
+                                 const float *__restrict__ dt_bias, const float *__restrict__ A_log,
+                                 const bf16 *__restrict__ Bm, const bf16 *__restrict__ Cm, int ldbc,
+                                 const float *__restrict__ Dp, const bf16 *__restrict__ z, int ldz,
+                                 const uint8_t *__restrict__ doc_start, int T, int E) {
+    using C = scan_vcfg<N, NSMAX>;
+    constexpr int NS = C::NS, G = C::G, CPB = C::CPB, VR = C::VR;
+    constexpr int NV = TL * VR, VPT = (NV + SCAN_THREADS - 1) / SCAN_THREADS;
+    constexpr int BCN = TL * 2 * N, BCPT = (BCN + SCAN_THREADS - 1) / SCAN_THREADS;
+    constexpr int BCV = BCN / 8, BCVPT = (BCV + SCAN_THREADS - 1) / SCAN_THREADS;  // 16-byte pieces (VBC)
+    static_assert(SCAN_CHUNK % TL == 0, "a tile must not straddle a saved-state boundary");
+    static_assert(NS % 4 == 0, "states per lane: a multiple of 4 (16-byte B/C loads)");
+    static_assert(N % 8 == 0 || !VBC, "16-byte B/C pieces");
+    __shared__ __align__(16) float2 sDD[TL][CPB];           // (decay delta: +inf at a document start, delta*u)
+    __shared__ __align__(16) float sYP[TL][CPB * G];        // each lane's part of C.h: [step][channel*G + lane]
+    __shared__ __align__(16) float sBC[TL][2 * N];
+
+    const int tid = threadIdx.x, g = tid % G, ch = tid / G, b = blockIdx.y;
+    const int e0 = blockIdx.x * CPB, e = e0 + ch;
+    const bool valid = e < E;
+    const int ec = valid ? e : E - 1;
+    const size_t row0 = (size_t)b * T;
+    const int nchunk = (T + SCAN_CHUNK - 1) / SCAN_CHUNK;
+    const int cv = tid % VR, ev = e0 + 4 * cv;  // this thread's vectors: channels ev..ev+3
+    const bool vvalid = ev < E;
+
+    float A2[NS], h[NS];
+#pragma unroll
+    for (int k = 0; k < NS; k++) {
+        A2[k] = scan_a2<N>(A_log, ec, g * NS + k);
+        h[k] = 0.0f;
+    }
+    float bias4[4], D4[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        bias4[j] = vvalid ? dt_bias[ev + j] : 0.0f;
+        D4[j] = vvalid ? Dp[ev + j] : 0.0f;
+    }
+
+    float4 pdt[VPT];
+    uint2 pu[VPT], pz[VPT];
+    bool pok[VPT], prs[VPT];
+    float pbc[VBC ? 1 : BCPT];
+    uint4 pbc4[VBC ? BCVPT : 1];
+    float cu[VPT][4], csz[VPT][4];  // u and silu(z) of the tile in flight, for its outputs
+
+    auto prefetch = [&](int t0) {
+#pragma unroll
+        for (int jj = 0; jj < VPT; jj++) {
+            const int v = tid + SCAN_THREADS * jj, t = t0 + v / VR;
+            const bool ok = v < NV && t < T && vvalid;
+            const size_t bt = row0 + t;
+            pok[jj] = ok;
+            prs[jj] = ok && (t == 0 || (doc_start && doc_start[bt]));
+            pdt[jj] = ok ? ld_f32x4(dtraw + bt * E + ev) : make_float4(0.f, 0.f, 0.f, 0.f);
+            pu[jj] = ok ? *reinterpret_cast<const uint2 *>(u + bt * E + ev) : make_uint2(0, 0);
+            pz[jj] = ok ? *reinterpret_cast<const uint2 *>(z + bt * ldz + ev) : make_uint2(0, 0);
+        }
+        if constexpr (VBC) {
+#pragma unroll
+            for (int j = 0; j < BCVPT; j++) {
+                const int idx = j * SCAN_THREADS + tid;  // piece: step idx / (N/4), 8 values at (idx % (N/4)) * 8
+                const int i = idx / (N / 4), c = (idx % (N / 4)) * 8, t = t0 + i;
+                const bool ok = idx < BCV && t < T;
+                const bf16 *src = c < N ? Bm + (row0 + t) * ldbc + c : Cm + (row0 + t) * ldbc + (c - N);
+                pbc4[j] = ok ? *reinterpret_cast<const uint4 *>(src) : make_uint4(0, 0, 0, 0);
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < BCPT; j++) {
+                const int idx = j * SCAN_THREADS + tid;
+                float v = 0.0f;
+                if (idx < BCN) {
+                    const int i = idx / (2 * N), c = idx % (2 * N), t = t0 + i;
+                    if (t < T) {
+                        const size_t bt = row0 + t;
+                        v = bf2f(c < N ? Bm[bt * ldbc + c] : Cm[bt * ldbc + (c - N)]);
+                    }
+                }
+                pbc[j] = v;
+            }
+        }
+    };
+    auto convert = [&]() {
+#pragma unroll
+        for (int jj = 0; jj < VPT; jj++) {
+            const int v = tid + SCAN_THREADS * jj;
+            if (v < NV) {
+                const int i = v / VR;
+                const float dt[4] = {pdt[jj].x, pdt[jj].y, pdt[jj].z, pdt[jj].w};
+                float uu[4], zz[4], dv[4], duv[4];
+                ld_bf16x4(reinterpret_cast<const bf16 *>(&pu[jj]), uu);
+                ld_bf16x4(reinterpret_cast<const bf16 *>(&pz[jj]), zz);
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    const float d = softplusf_(dt[j] + bias4[j]);
+                    dv[j] = pok[jj] ? (prs[jj] ? INFINITY : d) : 0.0f;
+                    duv[j] = pok[jj] ? d * uu[j] : 0.0f;
+                    cu[jj][j] = uu[j];
+                    csz[jj][j] = siluf_(zz[j]);
+                }
+                float4 *dst = reinterpret_cast<float4 *>(&sDD[i][4 * cv]);
+                dst[0] = make_float4(dv[0], duv[0], dv[1], duv[1]);
+                dst[1] = make_float4(dv[2], duv[2], dv[3], duv[3]);
+            }
+        }
+        if constexpr (VBC) {
+#pragma unroll
+            for (int j = 0; j < BCVPT; j++) {
+                const int idx = j * SCAN_THREADS + tid;
+                if (idx < BCV) {
+                    float f[8];
+                    bf16x8_to_f32(pbc4[j], f);
+                    float4 *dst = reinterpret_cast<float4 *>(&sBC[0][0] + idx * 8);  // = sBC[i][c..c+7]
+                    dst[0] = make_float4(f[0], f[1], f[2], f[3]);
+                    dst[1] = make_float4(f[4], f[5], f[6], f[7]);
+                }
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < BCPT; j++) {
+                const int idx = j * SCAN_THREADS + tid;
+                if (idx < BCN) (&sBC[0][0])[idx] = pbc[j];
+            }
+        }
+    };
+    // y_pre = sum of the G partials + D*u, y = y_pre * silu(z), for the tile at t0
+    auto output = [&](int t0) {
+#pragma unroll
+        for (int jj = 0; jj < VPT; jj++) {
+            const int v = tid + SCAN_THREADS * jj;
+            if (v < NV && t0 + v / VR < T && vvalid) {
+                const int i = v / VR;
+                const size_t bt = row0 + t0 + i;
+                float part[4 * G];  // channel j's partials at j*G ..
+#pragma unroll
+                for (int q = 0; q < G; q++) {
+                    const float4 p4 = *reinterpret_cast<const float4 *>(&sYP[i][4 * cv * G + 4 * q]);
+                    part[4 * q] = p4.x, part[4 * q + 1] = p4.y, part[4 * q + 2] = p4.z, part[4 * q + 3] = p4.w;
+                }
+                float pre[4], out[4];
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    float yp = part[j * G];
+#pragma unroll
+                    for (int q = 1; q < G; q++) yp += part[j * G + q];
+                    pre[j] = fmaf(D4[j], cu[jj][j], yp);
+                    out[j] = pre[j] * csz[jj][j];
+                }
+                if (y_pre) st_bf16x4(y_pre + bt * E + ev, pre);
+                st_bf16x4(y + bt * E + ev, out);
+            }
+        }
+    };
+
+    prefetch(0);
+    const int ntile = (T + TL - 1) / TL;
+    for (int tile = 0; tile < ntile; tile++) {
+        const int t0 = tile * TL;
+        __syncthreads();  // the previous step loop is done: sYP complete, sDD/sBC free
+        if (tile > 0) output(t0 - TL);
+        convert();
+        __syncthreads();
+        if (tile + 1 < ntile) prefetch(t0 + TL);  // in flight during the step loop
+
+#pragma unroll
+        for (int i = 0; i < TL; i++) {
+            const float2 dd = sDD[i][ch];
+            float yp = 0.0f;
+#pragma unroll
+            for (int q = 0; q < NS; q += 4) {
+                const float4 b4 = *reinterpret_cast<const float4 *>(&sBC[i][g * NS + q]);
+                const float4 c4 = *reinterpret_cast<const float4 *>(&sBC[i][N + g * NS + q]);
+                const float bq[4] = {b4.x, b4.y, b4.z, b4.w}, cq[4] = {c4.x, c4.y, c4.z, c4.w};
+#pragma unroll
+                for (int r = 0; r < 4; r++) {
+                    h[q + r] = fmaf(ex2_approx(dd.x * A2[q + r]), h[q + r], dd.y * bq[r]);
+                    yp = fmaf(cq[r], h[q + r], yp);
+                }
+            }
+            sYP[i][tid] = yp;  // tid = ch*G + g
+        }
+        // the state after the tile's last real step closes a chunk: save it
+        const int tl = min(t0 + TL, T) - 1;
+        if (states && valid && (tl % SCAN_CHUNK == SCAN_CHUNK - 1 || tl == T - 1)) {
+            float *sp = states + (((size_t)b * nchunk + tl / SCAN_CHUNK) * E + e) * N + g * NS;
+#pragma unroll
+            for (int k = 0; k < NS; k += 4) *reinterpret_cast<float4 *>(sp + k) = make_float4(h[k], h[k + 1], h[k + 2], h[k + 3]);
+        }
+    }
+    __syncthreads();
+    output((ntile - 1) * TL);
+}
+
+// Tile length of the fast forward (N = 4, 8) and states per lane of the fast
+// backward (N = 16: 8 states on 2 lanes); the GPU test times the
+// alternatives. On an H200 at the 130m shapes: v1 fwd TL=16 0.68 ms, TL=32
+// 1.20 ms (registers); bwd 8 states/lane 1.75 ms, 4 states/lane 2.35 ms (two
+// waves of blocks; scan_bwd16.cuh's shared-memory dB/dC reduction: 1.93).
 #ifndef SCAN_FWD_TL
 #define SCAN_FWD_TL 16
 #endif
 #ifndef SCAN_BWD_NSMAX
 #define SCAN_BWD_NSMAX 8
 #endif
+// The v2 forward at N = 16 (the model's d_state): states per lane, tile,
+// blocks per SM. H200, 130m shapes, ms per layer: 8 states/lane with 16-byte
+// B/C loads 0.451; 4 states/lane 0.500 (0.620 with 2-byte B/C loads; its
+// extra warps help less than expected: the per-tile input work is as
+// large as the recurrence); v1 0.678.
+#ifndef SCAN_FWD2_NS
+#define SCAN_FWD2_NS 8
+#endif
+#ifndef SCAN_FWD2_TL
+#define SCAN_FWD2_TL 16
+#endif
+#ifndef SCAN_FWD2_MINB
+#define SCAN_FWD2_MINB 3
+#endif
+
+// VBCOK: take the 16-byte B/C loads when the rows allow them
+template <int N, int TL, int NSMAX, int MINB, bool VBCOK = true>
+static inline void scan_fwd_v2_launch(bf16 *y, bf16 *y_pre, float *states, const bf16 *u, const float *dtraw,
+                                      const float *dt_bias, const float *A_log, const bf16 *Bm, const bf16 *Cm,
+                                      int ldbc, const float *D, const bf16 *z, int ldz, const uint8_t *doc_start,
+                                      int B, int T, int E, cudaStream_t st) {
+    dim3 grid(ceil_div_i(E, scan_cfg<N, NSMAX>::CPB), B);
+    if constexpr (VBCOK && N % 8 == 0) {
+        if (ldbc % 8 == 0 && is_aligned(Bm, 16) && is_aligned(Cm, 16)) {
+            selective_scan_fwd_kernel_v2<N, TL, NSMAX, MINB, true><<<grid, SCAN_THREADS, 0, st>>>(
+                y, y_pre, states, u, dtraw, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, doc_start, T, E);
+            CUDA_CHECK_LAST();
+            return;
+        }
+    }
+    selective_scan_fwd_kernel_v2<N, TL, NSMAX, MINB, false><<<grid, SCAN_THREADS, 0, st>>>(
+        y, y_pre, states, u, dtraw, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, doc_start, T, E);
+    CUDA_CHECK_LAST();
+}
+
 
 template <int N, int TL>
 static inline void scan_fwd_fast_launch(bf16 *y, bf16 *y_pre, float *states, const bf16 *u, const float *dtraw,
@@ -943,10 +1196,19 @@ static inline void scan_fwd_launch(bf16 *y, bf16 *y_pre, float *states, const bf
     const bool fast = E % 4 == 0 && ldz % 4 == 0 && is_aligned(u, 8) && is_aligned(y, 8) &&
                       (!y_pre || is_aligned(y_pre, 8)) && is_aligned(z, 8) && is_aligned(dtraw, 16) &&
                       (!states || is_aligned(states, 16));
-    // The fast forward is verified for N <= 16 only: with N = 32 and 64 (one
-    // input vector per thread) its y disagreed with the CPU while its states
-    // were right -- not understood yet, so those sizes use the generic kernel.
-    if constexpr (N <= 16) {
+    // The fast forwards are verified for N <= 16 only. The v1 kernel's y was
+    // wrong at N = 32, 64 (one input vector per thread): the miscompiled
+    // carried flag described above the v2 kernel; v2 recomputes it, but
+    // N = 32, 64 keep the generic kernel until v2 is checked there.
+    if constexpr (N == 16) {
+        if (fast) {
+            scan_fwd_v2_launch<16, SCAN_FWD2_TL, SCAN_FWD2_NS, SCAN_FWD2_MINB>(y, y_pre, states, u, dtraw, dt_bias, A_log,
+                                                                              Bm, Cm, ldbc, D, z, ldz, doc_start, B, T,
+                                                                              E, st);
+            return;
+        }
+    }
+    if constexpr (N < 16) {
         if (fast) {
             scan_fwd_fast_launch<N, SCAN_FWD_TL>(y, y_pre, states, u, dtraw, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz,
                                                  doc_start, B, T, E, st);

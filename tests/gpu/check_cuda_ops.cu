@@ -96,6 +96,7 @@ __attribute__((unused)) static inline int ops_imax(int a, int b) { return a > b 
 #include "optim.cuh"
 #include "rmsnorm.cuh"
 #include "scan.cuh"
+#include "scan_bwd16.cuh"  // an alternative backward, timed and checked here only
 #include "xent.cuh"
 
 static const double TOL_BF16 = 1e-2, TOL_F32 = 1e-4, TOL_SCAN = 1e-3, TOL_EXACT = 0.0;
@@ -576,43 +577,46 @@ static void scan_free(ScanBufs &s) {
     for (void *q : p) cudaFree(q);
 }
 
-// 0: the library's dispatch; 1: the fast kernels' alternative settings
-// (forward tiles of 32 steps, backward with 4 states per lane), N = 16 only
-static int g_scan_variant = 0;
+// The kernels under test: nullptr = the library's dispatch; otherwise one of
+// the fast launchers (N = 16 only), to time and check the alternatives.
+typedef void (*scan_fwd_fn)(bf16 *, bf16 *, float *, const bf16 *, const float *, const float *, const float *,
+                            const bf16 *, const bf16 *, int, const float *, const bf16 *, int, const uint8_t *, int,
+                            int, int, cudaStream_t);
+typedef void (*scan_bwd_fn)(float *, float *, float *, float *, float *, float *, int, float *, bf16 *, int,
+                            const bf16 *, const bf16 *, const float *, const float *, const float *, const bf16 *,
+                            const bf16 *, int, const float *, const bf16 *, int, const bf16 *, const float *,
+                            const uint8_t *, int, int, int, cudaStream_t);
+static scan_fwd_fn g_scan_fwd = nullptr;
+static scan_bwd_fn g_scan_bwd = nullptr;
 
 static void scan_run_fwd(const ScanBufs &s, int B, size_t row0) {
     const size_t o = row0;  // first token row (a slice of batch rows)
-    if (g_scan_variant == 1) {
-        scan_fwd_fast_launch<16, 32>(s.y + o * s.E, s.ypre + o * s.E,
-                                     s.states + selective_scan_states_floats(1, s.T, s.E, s.N) * (o / s.T),
-                                     s.u + o * s.E, s.dtraw + o * s.E, s.dt_bias, s.A_log, s.Bm() + o * s.ldbc,
-                                     s.Cm() + o * s.ldbc, s.ldbc, s.D, s.z() + o * s.ldz, s.ldz, s.ds ? s.ds + o : nullptr,
-                                     B, s.T, s.E, 0);
-        return;
-    }
-    selective_scan_fwd(s.y + o * s.E, s.ypre + o * s.E, s.states + selective_scan_states_floats(1, s.T, s.E, s.N) * (o / s.T),
-                       s.u + o * s.E, s.dtraw + o * s.E, s.dt_bias, s.A_log, s.Bm() + o * s.ldbc, s.Cm() + o * s.ldbc,
-                       s.ldbc, s.D, s.z() + o * s.ldz, s.ldz, s.ds ? s.ds + o : nullptr, B, s.T, s.E, s.N, 0);
+    float *states = s.states + selective_scan_states_floats(1, s.T, s.E, s.N) * (o / s.T);
+    const uint8_t *ds = s.ds ? s.ds + o : nullptr;
+    if (g_scan_fwd)
+        g_scan_fwd(s.y + o * s.E, s.ypre + o * s.E, states, s.u + o * s.E, s.dtraw + o * s.E, s.dt_bias, s.A_log,
+                   s.Bm() + o * s.ldbc, s.Cm() + o * s.ldbc, s.ldbc, s.D, s.z() + o * s.ldz, s.ldz, ds, B, s.T, s.E, 0);
+    else
+        selective_scan_fwd(s.y + o * s.E, s.ypre + o * s.E, states, s.u + o * s.E, s.dtraw + o * s.E, s.dt_bias,
+                           s.A_log, s.Bm() + o * s.ldbc, s.Cm() + o * s.ldbc, s.ldbc, s.D, s.z() + o * s.ldz, s.ldz, ds,
+                           B, s.T, s.E, s.N, 0);
 }
 
 static void scan_run_bwd(const ScanBufs &s, int B, size_t row0) {
     const size_t o = row0;
-    if (g_scan_variant == 1) {
-        scan_bwd_fast_launch<16, 4>(s.du + o * s.E, s.ddt + o * s.E, s.ddt_bias, s.dA_log, s.dxdbl + s.R + o * s.ldbc,
-                                    s.dxdbl + s.R + s.N + o * s.ldbc, s.ldbc, s.dD, s.dxz + s.E + o * s.ldz, s.ldz,
-                                    s.dy + o * s.E, s.u + o * s.E, s.dtraw + o * s.E, s.dt_bias, s.A_log,
-                                    s.Bm() + o * s.ldbc, s.Cm() + o * s.ldbc, s.ldbc, s.D, s.z() + o * s.ldz, s.ldz,
-                                    s.ypre + o * s.E,
-                                    s.states + selective_scan_states_floats(1, s.T, s.E, s.N) * (o / s.T),
-                                    s.ds ? s.ds + o : nullptr, B, s.T, s.E, 0);
-        return;
-    }
-    selective_scan_bwd(s.du + o * s.E, s.ddt + o * s.E, s.ddt_bias, s.dA_log, s.dxdbl + s.R + o * s.ldbc,
-                       s.dxdbl + s.R + s.N + o * s.ldbc, s.ldbc, s.dD, s.dxz + s.E + o * s.ldz, s.ldz, s.dy + o * s.E,
-                       s.u + o * s.E, s.dtraw + o * s.E, s.dt_bias, s.A_log, s.Bm() + o * s.ldbc, s.Cm() + o * s.ldbc,
-                       s.ldbc, s.D, s.z() + o * s.ldz, s.ldz, s.ypre + o * s.E,
-                       s.states + selective_scan_states_floats(1, s.T, s.E, s.N) * (o / s.T), s.ds ? s.ds + o : nullptr, B,
-                       s.T, s.E, s.N, 0);
+    const float *states = s.states + selective_scan_states_floats(1, s.T, s.E, s.N) * (o / s.T);
+    const uint8_t *ds = s.ds ? s.ds + o : nullptr;
+    if (g_scan_bwd)
+        g_scan_bwd(s.du + o * s.E, s.ddt + o * s.E, s.ddt_bias, s.dA_log, s.dxdbl + s.R + o * s.ldbc,
+                   s.dxdbl + s.R + s.N + o * s.ldbc, s.ldbc, s.dD, s.dxz + s.E + o * s.ldz, s.ldz, s.dy + o * s.E,
+                   s.u + o * s.E, s.dtraw + o * s.E, s.dt_bias, s.A_log, s.Bm() + o * s.ldbc, s.Cm() + o * s.ldbc,
+                   s.ldbc, s.D, s.z() + o * s.ldz, s.ldz, s.ypre + o * s.E, states, ds, B, s.T, s.E, 0);
+    else
+        selective_scan_bwd(s.du + o * s.E, s.ddt + o * s.E, s.ddt_bias, s.dA_log, s.dxdbl + s.R + o * s.ldbc,
+                           s.dxdbl + s.R + s.N + o * s.ldbc, s.ldbc, s.dD, s.dxz + s.E + o * s.ldz, s.ldz,
+                           s.dy + o * s.E, s.u + o * s.E, s.dtraw + o * s.E, s.dt_bias, s.A_log, s.Bm() + o * s.ldbc,
+                           s.Cm() + o * s.ldbc, s.ldbc, s.D, s.z() + o * s.ldz, s.ldz, s.ypre + o * s.E, states, ds, B,
+                           s.T, s.E, s.N, 0);
 }
 
 // Runs the GPU forward + backward on batch rows [g0, g0+gn), the CPU
@@ -635,6 +639,14 @@ static void scan_check(ScanBufs &s, int g0, int gn, int c0, int nb, bool docs, c
         std::vector<bf16> sent((size_t)s.B * T * ldz, f2b(SENT));
         h2d(s.dxz, sent);
     }
+    // poison what the kernels write (NaN in fp32 and bf16): an element they
+    // miss fails, whatever an earlier run left there
+    const size_t BTall = (size_t)s.B * T;
+    CUDA_CHECK(cudaMemset(s.y, 0xff, sizeof(bf16) * BTall * E));
+    CUDA_CHECK(cudaMemset(s.ypre, 0xff, sizeof(bf16) * BTall * E));
+    CUDA_CHECK(cudaMemset(s.du, 0xff, sizeof(float) * BTall * E));
+    CUDA_CHECK(cudaMemset(s.ddt, 0xff, sizeof(float) * BTall * E));
+    CUDA_CHECK(cudaMemset(s.states, 0xff, sizeof(float) * selective_scan_states_floats(s.B, T, E, N)));
     scan_run_fwd(s, gn, (size_t)g0 * T);
     scan_run_bwd(s, gn, (size_t)g0 * T);
     sync();
@@ -716,7 +728,37 @@ static void scan_check(ScanBufs &s, int g0, int gn, int c0, int nb, bool docs, c
     }
 }
 
+// the alternatives of the fast kernels at N = 16 (the first: the v1 kernels;
+// the library's defaults: fwd v2 NS=8 vBC, bwd v1)
+struct FwdV { const char *name; scan_fwd_fn f; };
+struct BwdV { const char *name; scan_bwd_fn f; };
+static const FwdV g_fv[] = {
+    {"fwd v1 NS=8 TL=16", scan_fwd_fast_launch<16, 16>},
+    {"fwd v2 NS=4 TL=16 B6", scan_fwd_v2_launch<16, 16, 4, 6, false>},
+    {"fwd v2 NS=4 TL=16 B6 vBC", scan_fwd_v2_launch<16, 16, 4, 6, true>},
+    {"fwd v2 NS=8 TL=16 B3 vBC (library)", scan_fwd_v2_launch<16, 16, 8, 3, true>},
+};
+static const BwdV g_bv[] = {
+    {"bwd v1 NS=8 (library)", scan_bwd_fast_launch<16, 8>},
+    {"bwd scan_bwd16.cuh", scan_bwd16_launch<8, 128, 3>},
+};
+
 static void test_scan(bool big) {
+    if (getenv("SCAN_PROFILE")) {  // at the 130m shapes, for ncu: fwd v1, the library's fwd and bwd, scan_bwd16.cuh
+        const int B = 16, T = 2048, E = 1536, N = 16, R = 48, ldz = 2 * E;
+        ScanBufs s = scan_alloc(B, T, E, N, R, ldz, 70, 1024);
+        g_scan_fwd = g_fv[0].f;
+        scan_run_fwd(s, B, 0);
+        g_scan_fwd = nullptr;
+        scan_run_fwd(s, B, 0);
+        scan_run_bwd(s, B, 0);
+        g_scan_bwd = g_bv[1].f;
+        scan_run_bwd(s, B, 0);
+        sync();
+        g_scan_fwd = nullptr, g_scan_bwd = nullptr;
+        scan_free(s);
+        return;
+    }
     // E % 4 == 0 with 4-aligned row strides takes the fast kernels (the
     // forward only for N <= 16), other shapes the generic ones; T = 150: 3
     // chunks, the last one partial (and its last tile and sub-chunk); E = 72:
@@ -737,6 +779,24 @@ static void test_scan(bool big) {
                        fast ? "fast" : "generic"));
         scan_free(s);
     }
+    // the alternatives of the fast kernels (N = 16), each checked on odd shapes
+    const FwdV *fv = g_fv;
+    const BwdV *bv = g_bv;
+    const int nfv = (int)(sizeof g_fv / sizeof g_fv[0]), nbv = (int)(sizeof g_bv / sizeof g_bv[0]);
+    {
+        // R = 5: B/C rows 2-byte aligned; R = 48: 16-byte aligned (the vector B/C loads)
+        struct { int B, T, E, ldz, R; } odd[] = {{3, 150, 72, 148, 5}, {2, 200, 136, 272, 5}, {3, 150, 72, 148, 48}};
+        for (auto &c : odd) {
+            ScanBufs t = scan_alloc(c.B, c.T, c.E, 16, c.R, c.ldz, 61, 23);
+            for (int i = 0; i < std::max(nfv, nbv); i++) {
+                g_scan_fwd = fv[i % nfv].f, g_scan_bwd = bv[i % nbv].f;
+                scan_check(t, 0, c.B, 0, c.B, true,
+                           shp("B=%d T=%d E=%d R=%d %s/%s", c.B, c.T, c.E, c.R, fv[i % nfv].name + 4, bv[i % nbv].name + 4));
+            }
+            g_scan_fwd = nullptr, g_scan_bwd = nullptr;
+            scan_free(t);
+        }
+    }
     if (!big) return;
     // Mamba-130m: B=16, T=2048, E=1536, N=16, x_proj rows of R+2N = 80, in_proj rows of 2E
     const int B = 16, T = 2048, E = 1536, N = 16, R = 48, ldz = 2 * E;
@@ -745,29 +805,42 @@ static void test_scan(bool big) {
     const double bytes_f = BTE * (2 + 4 + 2 + 2 + 2) + (double)B * T * 2 * N * 2 + 4.0 * selective_scan_states_floats(B, T, E, N);
     const double bytes_b = BTE * (2 + 2 + 4 + 2 + 2 + 4 + 4 + 2) + (double)B * T * 2 * N * (2 + 4) +
                            4.0 * selective_scan_states_floats(B, T, E, N);
-    double ms_f = time_ms([&] { scan_run_fwd(s, B, 0); }, 5);
-    double ms_b = time_ms([&] { scan_run_bwd(s, B, 0); }, 5);
     const char *sh = "B=16 T=2048 E=1536 N=16 docs";
+    double ms_f = time_ms([&] { scan_run_fwd(s, B, 0); }, 20);
+    double ms_b = time_ms([&] { scan_run_bwd(s, B, 0); }, 10);
     report_time("selective_scan_fwd", sh, ms_f, bytes_f);
     report_time("selective_scan_bwd", sh, ms_b, bytes_b);
+    // every alternative, timed twice (the spread is the noise)
+    double tf[8][2], tb[8][2];
+    for (int rep = 0; rep < 2; rep++) {
+        for (int i = 0; i < nfv; i++) {
+            g_scan_fwd = fv[i].f;
+            tf[i][rep] = time_ms([&] { scan_run_fwd(s, B, 0); }, 20);
+            report_time(fv[i].name, sh, tf[i][rep], bytes_f);
+        }
+        g_scan_fwd = nullptr;
+        scan_run_fwd(s, B, 0);  // the states the backward reads
+        for (int i = 0; i < nbv; i++) {
+            g_scan_bwd = bv[i].f;
+            tb[i][rep] = time_ms([&] { scan_run_bwd(s, B, 0); }, 10);
+            report_time(bv[i].name, sh, tb[i][rep], bytes_b);
+        }
+        g_scan_bwd = nullptr;
+    }
     // correctness (the CPU reference on one batch row at a time): the last row
     // of a full-batch run, then row 0 run alone (parameter gradients too)
     scan_check(s, 0, B, B - 1, 1, true, "B=16 T=2048 E=1536 N=16, row 15");
     scan_check(s, 0, 1, 0, 1, true, "B=1 T=2048 E=1536 N=16 docs");
-    // the alternative settings of the fast kernels, timed and checked the same way
-    g_scan_variant = 1;
-    ms_f = time_ms([&] { scan_run_fwd(s, B, 0); }, 5);
-    ms_b = time_ms([&] { scan_run_bwd(s, B, 0); }, 5);
-    report_time("scan_fwd TL=32", sh, ms_f, bytes_f);
-    report_time("scan_bwd NS=4", sh, ms_b, bytes_b);
-    scan_check(s, 0, 1, 0, 1, true, "B=1 T=2048 E=1536 N=16 TL32/NS4");
-    {  // small odd shape too
-        ScanBufs t = scan_alloc(3, 150, 72, 16, 5, 148, 60, 23);
-        scan_check(t, 0, 3, 0, 3, true, "B=3 T=150 E=72 N=16 TL32/NS4");
-        scan_free(t);
+    for (int i = 0; i < std::max(nfv, nbv); i++) {
+        g_scan_fwd = fv[i % nfv].f, g_scan_bwd = bv[i % nbv].f;
+        scan_check(s, 0, 1, 0, 1, true, shp("B=1 T=2048 %s/%s", fv[i % nfv].name + 4, bv[i % nbv].name + 4));
     }
-    g_scan_variant = 0;
+    g_scan_fwd = nullptr, g_scan_bwd = nullptr;
     scan_free(s);
+    printf("scan per layer at the 130m shapes (ms, two timings):\n");
+    for (int i = 0; i < nfv; i++) printf("  %-36s %8.4f %8.4f\n", fv[i].name, tf[i][0], tf[i][1]);
+    for (int i = 0; i < nbv; i++) printf("  %-36s %8.4f %8.4f\n", bv[i].name, tb[i][0], tb[i][1]);
+    printf("  library: fwd %.4f bwd %.4f\n", ms_f, ms_b);
 }
 
 // ---- cross-entropy ---------------------------------------------------------------------
