@@ -36,7 +36,9 @@ GEN      := $(BUILD)/bin/gen
 LAST_VARIANT := $(shell cat $(BUILD)/.last-variant 2>/dev/null)
 DEFAULT_SPEC := configs/tiny.yaml
 
-.PHONY: all run build test golden test-gpu bench audit sweep test-gpu bench install deps clean gen tools data
+.PHONY: all run build test golden test-gpu bench audit sweep
+# generated sources are kept (not intermediate files make may delete)
+.SECONDARY: test-gpu bench install deps clean gen tools data
 all: $(GEN) $(RT_LIB) $(TOOLS)
 gen: $(GEN)
 tools: $(TOOLS)
@@ -117,12 +119,15 @@ $(BUILD)/test-variants/%/train: $(BUILD)/test-variants/%/model.c $(TEMPLATE_HDRS
 
 test: all data $(TESTS) $(HARNESSES) $(BUILD)/test-variants/trainsmall/train
 	@sh tests/setup_npm.sh
-	@set -e; fail=0; total=0; \
+	@set -e; fail=0; total=0; rm -f $(BUILD)/tests/summary.txt; \
 	for t in $(TESTS); do \
 	  echo "== $$t"; \
-	  if ! CK_FORK=yes $$t; then fail=$$((fail+1)); fi; total=$$((total+1)); \
+	  if ! CK_FORK=yes $$t > $(BUILD)/tests/last.log 2>&1; then fail=$$((fail+1)); fi; \
+	  cat $(BUILD)/tests/last.log; grep -E '^[0-9]+%: Checks: ' $(BUILD)/tests/last.log >> $(BUILD)/tests/summary.txt || true; \
+	  total=$$((total+1)); \
 	done; \
 	echo "test programs: $$total, failed: $$fail"; \
+	awk -F'[:,] *' '{ c += $$3; f += $$5 + $$7 } END { printf "checks: %d passed, %d failed\n", c - f, f }' $(BUILD)/tests/summary.txt; \
 	[ $$fail -eq 0 ]
 
 # Regenerate the golden emitted sources after an intended change of the
