@@ -36,9 +36,9 @@ GEN      := $(BUILD)/bin/gen
 LAST_VARIANT := $(shell cat $(BUILD)/.last-variant 2>/dev/null)
 DEFAULT_SPEC := configs/tiny.yaml
 
-.PHONY: all run build test golden test-gpu bench audit sweep
+.PHONY: all run build test golden test-gpu bench audit sweep install deps clean gen tools data
 # generated sources are kept (not intermediate files make may delete)
-.SECONDARY: test-gpu bench install deps clean gen tools data
+.SECONDARY:
 all: $(GEN) $(RT_LIB) $(TOOLS)
 gen: $(GEN)
 tools: $(TOOLS)
