@@ -10,41 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testutil.h"
+
 #define GEN "build/bin/gen"
 
-/* Runs cmd with stderr merged; returns the exit status, output in *out (malloc'd). */
-static int run(const char *cmd, char **out) {
-    char full[2048];
-    snprintf(full, sizeof full, "( %s ) 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (cap - len < 1024) buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    int st = pclose(p);
-    if (out) *out = buf;
-    else free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    size_t got = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    b[got] = 0;
-    *len = got;
-    return b;
-}
 
 static void make_tmp(char *dir, size_t n) {
     snprintf(dir, n, "/tmp/check_gen.XXXXXX");
@@ -64,7 +34,7 @@ static void compare_dirs(const char *golden, const char *out) {
         snprintf(a, sizeof a, "%s/%s", golden, e->d_name);
         snprintf(b, sizeof b, "%s/%s", out, e->d_name);
         size_t la, lb;
-        char *ga = slurp(a, &la), *gb = slurp(b, &lb);
+        char *ga = tu_slurp(a, &la), *gb = tu_slurp(b, &lb);
         ck_assert_msg(gb != NULL, "gen did not write %s", b);
         if (la != lb || memcmp(ga, gb, la) != 0) {
             size_t i = 0;
@@ -94,7 +64,7 @@ static void golden(const char *name) {
     make_tmp(tmp, sizeof tmp);
     snprintf(cmd, sizeof cmd, GEN " -q -o %s tests/specs/variants/%s.yaml", tmp, name);
     char *out;
-    ck_assert_msg(run(cmd, &out) == 0, "gen failed: %s", out);
+    ck_assert_msg(tu_run(cmd, &out) == 0, "gen failed: %s", out);
     free(out);
     snprintf(g, sizeof g, "tests/golden/%s", name);
     snprintf(o, sizeof o, "%s/%s", tmp, name);
@@ -115,14 +85,14 @@ START_TEST(test_deterministic) {
     make_tmp(b, sizeof b);
     snprintf(cmd, sizeof cmd, GEN " -q -o %s configs/tiny.yaml && " GEN " -q -o %s configs/tiny.yaml && diff -r %s/tiny %s/tiny", a,
              b, a, b);
-    ck_assert_msg(run(cmd, &out) == 0, "two runs of gen differ: %s", out);
+    ck_assert_msg(tu_run(cmd, &out) == 0, "two runs of gen differ: %s", out);
     free(out);
     /* the 130m variant too (emitted, not built) */
     snprintf(cmd, sizeof cmd,
              "sed 's/^backend: cuda/backend: cpu/' configs/130m.yaml > %s/130m.yaml && " GEN " -q -o %s %s/130m.yaml && " GEN
              " -q -o %s %s/130m.yaml && diff -r %s/130m %s/130m",
              a, a, a, b, a, a, b);
-    ck_assert_msg(run(cmd, &out) == 0, "two runs of gen differ on 130m: %s", out);
+    ck_assert_msg(tu_run(cmd, &out) == 0, "two runs of gen differ on 130m: %s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "rm -rf %s %s", a, b);
     ck_assert_int_eq(system(cmd), 0);
@@ -132,7 +102,7 @@ END_TEST
 static void count_params(const char *spec, const char *expect) {
     char cmd[256], *out;
     snprintf(cmd, sizeof cmd, GEN " --print-plan %s", spec);
-    ck_assert_int_eq(run(cmd, &out), 0);
+    ck_assert_int_eq(tu_run(cmd, &out), 0);
     char line[128];
     snprintf(line, sizeof line, "total parameters");
     char *t = strstr(out, line);
@@ -155,7 +125,7 @@ END_TEST
 
 START_TEST(test_print_plan_columns) {
     char *out;
-    ck_assert_int_eq(run(GEN " --print-plan configs/130m.yaml", &out), 0);
+    ck_assert_int_eq(tu_run(GEN " --print-plan configs/130m.yaml", &out), 0);
     ck_assert_ptr_nonnull(strstr(out, "layers.23.mixer.in_proj.weight"));
     ck_assert_ptr_nonnull(strstr(out, "(3072, 768)"));
     ck_assert_ptr_nonnull(strstr(out, "2,359,296  muon"));
@@ -168,20 +138,20 @@ END_TEST
 
 START_TEST(test_cli) {
     char *out;
-    ck_assert_int_eq(run(GEN " --help", &out), 0);
+    ck_assert_int_eq(tu_run(GEN " --help", &out), 0);
     ck_assert_ptr_nonnull(strstr(out, "usage: gen"));
     free(out);
-    ck_assert_int_eq(run(GEN " --version", &out), 0);
+    ck_assert_int_eq(tu_run(GEN " --version", &out), 0);
     ck_assert_ptr_nonnull(strstr(out, "gen 0."));
     free(out);
-    ck_assert_int_eq(run(GEN, &out), 2);
+    ck_assert_int_eq(tu_run(GEN, &out), 2);
     free(out);
-    ck_assert_int_eq(run(GEN " --frobnicate configs/tiny.yaml", &out), 2);
+    ck_assert_int_eq(tu_run(GEN " --frobnicate configs/tiny.yaml", &out), 2);
     ck_assert_ptr_nonnull(strstr(out, "unknown option '--frobnicate'"));
     free(out);
-    ck_assert_int_eq(run(GEN " configs/tiny.yaml configs/130m.yaml", &out), 2);
+    ck_assert_int_eq(tu_run(GEN " configs/tiny.yaml configs/130m.yaml", &out), 2);
     free(out);
-    ck_assert_int_eq(run(GEN " tests/no-such-spec.yaml", &out), 1);
+    ck_assert_int_eq(tu_run(GEN " tests/no-such-spec.yaml", &out), 1);
     ck_assert_ptr_nonnull(strstr(out, "tests/no-such-spec.yaml"));
     free(out);
 }
@@ -198,19 +168,19 @@ START_TEST(test_no_half_written_variant) {
              tmp, tmp);
     ck_assert_int_eq(system(cmd), 0);
     snprintf(cmd, sizeof cmd, GEN " -q -o %s/out %s/bad.yaml", tmp, tmp);
-    ck_assert_int_ne(run(cmd, &out), 0);
+    ck_assert_int_ne(tu_run(cmd, &out), 0);
     free(out);
     snprintf(cmd, sizeof cmd, "%s/out/halfway", tmp);
     ck_assert_msg(access(cmd, F_OK) != 0, "a failed gen left %s", cmd);
     snprintf(cmd, sizeof cmd, GEN " -q -o %s/out %s/good.yaml", tmp, tmp);
-    ck_assert_int_eq(run(cmd, &out), 0);
+    ck_assert_int_eq(tu_run(cmd, &out), 0);
     free(out);
     snprintf(cmd, sizeof cmd, "cp -r %s/out/halfway %s/before && " GEN " -q -o %s/out %s/bad.yaml; diff -r %s/before %s/out/halfway", tmp,
              tmp, tmp, tmp, tmp, tmp);
-    ck_assert_msg(run(cmd, &out) == 0, "a failed gen changed the previous variant: %s", out);
+    ck_assert_msg(tu_run(cmd, &out) == 0, "a failed gen changed the previous variant: %s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "ls -a %s/out | grep -c tmp", tmp);
-    ck_assert_int_ne(run(cmd, &out), 0); /* grep found no temp folder */
+    ck_assert_int_ne(tu_run(cmd, &out), 0); /* grep found no temp folder */
     free(out);
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     ck_assert_int_eq(system(cmd), 0);
@@ -224,7 +194,7 @@ START_TEST(test_manifest_counts) {
     ck_assert_int_eq(system(cmd), 0);
     snprintf(path, sizeof path, "%s/tiny/manifest.json", tmp);
     size_t len;
-    char *m = slurp(path, &len);
+    char *m = tu_slurp(path, &len);
     ck_assert_ptr_nonnull(m);
     ck_assert_ptr_nonnull(strstr(m, "\"parameters\": 147776"));
     /* forward: embedding + 4 layers x 7 ops + final norm + LM head */
@@ -249,7 +219,7 @@ START_TEST(test_cuda_variant_compiles) {
              GEN " -q -o %s tests/specs/gpu/gpusmall.yaml && make -s -f %s/gpusmall/Makefile.inc VARIANT_DIR=%s/gpusmall GEN_HOME=. "
                  "NVCC=%s %s/gpusmall/train %s/gpusmall/generate %s/gpusmall/bench",
              tmp, tmp, tmp, nvcc, tmp, tmp, tmp);
-    ck_assert_msg(run(cmd, &out) == 0, "the CUDA variant does not build:\n%s", out);
+    ck_assert_msg(tu_run(cmd, &out) == 0, "the CUDA variant does not build:\n%s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     ck_assert_int_eq(system(cmd), 0);

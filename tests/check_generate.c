@@ -9,33 +9,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testutil.h"
+
 #define TRAIN "build/test-variants/trainsmall/train"
 #define GENERATE "build/test-variants/trainsmall/generate"
 
 static char dir[] = "/tmp/check_generate.XXXXXX";
 
-static int run(const char *cmd, char **out) {
-    char full[2048];
-    snprintf(full, sizeof full, "( %s ) 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t cap = 1 << 16, len = 0, n;
-    char *buf = malloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (cap - len < 1024) buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* stdout only (the tool prints timing to stderr) */
 static char *gen_out(const char *args) {
     char cmd[1024], *out;
     snprintf(cmd, sizeof cmd, GENERATE " --checkpoint %s/ckpt/last %s 2>/dev/null", dir, args);
-    ck_assert_int_eq(run(cmd, &out), 0);
+    ck_assert_int_eq(tu_run(cmd, &out), 0);
     return out;
 }
 
@@ -46,7 +32,7 @@ static void setup(void) {
     char cmd[1024], *out;
     snprintf(cmd, sizeof cmd, TRAIN " --max-steps 60 --warmup-steps 5 --eval-every 0 --quiet --sample-tokens 0 "
                               "--checkpoint-dir %s/ckpt --log-dir %s/logs", dir, dir);
-    ck_assert_msg(run(cmd, &out) == 0, "%s", out);
+    ck_assert_msg(tu_run(cmd, &out) == 0, "%s", out);
     free(out);
     trained = 1;
 }
@@ -75,7 +61,7 @@ START_TEST(test_chat_and_eval) {
     setup();
     char cmd[1024], *out;
     snprintf(cmd, sizeof cmd, "printf 'Say hello.\\nCount to three.\\n\\n' | " GENERATE " --checkpoint %s/ckpt/last --chat --max-tokens 20", dir);
-    ck_assert_int_eq(run(cmd, &out), 0);
+    ck_assert_int_eq(tu_run(cmd, &out), 0);
     ck_assert_msg(strstr(out, "tokens/s]") != NULL, "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd,
@@ -83,12 +69,12 @@ START_TEST(test_chat_and_eval) {
              "{\"instruction\": \"Add the numbers.\", \"input\": \"1 and 2\", \"output\": \"3\"}\\n' > %s/q.jsonl && " GENERATE
              " --checkpoint %s/ckpt/last --eval %s/q.jsonl --max-tokens 8",
              dir, dir, dir);
-    ck_assert_int_eq(run(cmd, &out), 0);
+    ck_assert_int_eq(tu_run(cmd, &out), 0);
     ck_assert_msg(strstr(out, "exact match: ") && strstr(out, " / 2 = "), "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "printf 'not json\\n' > %s/bad.jsonl && " GENERATE " --checkpoint %s/ckpt/last --eval %s/bad.jsonl", dir,
              dir, dir);
-    ck_assert_int_ne(run(cmd, &out), 0);
+    ck_assert_int_ne(tu_run(cmd, &out), 0);
     ck_assert_msg(strstr(out, "bad.jsonl:1:") != NULL, "%s", out);
     free(out);
 }
@@ -96,11 +82,11 @@ END_TEST
 
 START_TEST(test_other_shapes_refused) {
     char *out;
-    ck_assert_int_eq(run(GENERATE " --checkpoint tests/fixtures/reference/hf_export/export", &out), 1);
+    ck_assert_int_eq(tu_run(GENERATE " --checkpoint tests/fixtures/reference/hf_export/export", &out), 1);
     ck_assert_msg(strstr(out, "has shape (64, 24), variant trainsmall needs (264, 48)") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "a spec that fits it") && strstr(out, "d_model: 24") && strstr(out, "n_layer: 2"), "%s", out);
     free(out);
-    ck_assert_int_eq(run(GENERATE " --checkpoint /nonexistent", &out), 1);
+    ck_assert_int_eq(tu_run(GENERATE " --checkpoint /nonexistent", &out), 1);
     ck_assert_msg(strstr(out, "/nonexistent/model.safetensors") != NULL, "%s", out);
     free(out);
 }

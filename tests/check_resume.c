@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testutil.h"
+
 #define TRAIN "build/test-variants/trainsmall/train"
 
 static const char *ARGS[] = {"--max-steps", "160", "--checkpoint-every", "20", "--eval-every", "80", "--quiet",
@@ -60,24 +62,13 @@ static int exists(const char *root, const char *rel) {
     return access(p, F_OK) == 0;
 }
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    *len = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    return b;
-}
 
 static void same_weights(const char *a, const char *b) {
     char pa[512], pb[512];
     snprintf(pa, sizeof pa, "%s/ckpt/last/model.safetensors", a);
     snprintf(pb, sizeof pb, "%s/ckpt/last/model.safetensors", b);
     size_t la, lb;
-    char *x = slurp(pa, &la), *y = slurp(pb, &lb);
+    char *x = tu_slurp(pa, &la), *y = tu_slurp(pb, &lb);
     ck_assert_msg(x && y, "missing %s or %s", pa, pb);
     ck_assert_msg(la == lb && memcmp(x, y, la) == 0, "%s and %s differ", pa, pb);
     free(x);
@@ -137,7 +128,7 @@ START_TEST(test_sigterm_saves_and_resumes) {
     char out[300];
     snprintf(out, sizeof out, "%s/out.txt", root);
     size_t n;
-    char *text = slurp(out, &n);
+    char *text = tu_slurp(out, &n);
     ck_assert_ptr_nonnull(strstr(text, "terminated at step"));
     free(text);
     ck_assert_int_eq(finish(start(root, 1)), 0);
@@ -168,7 +159,7 @@ START_TEST(test_corrupt_checkpoint_refused) {
     unlink(out);
     ck_assert_int_ne(finish(start(root, 1)), 0);
     size_t n;
-    char *text = slurp(out, &n);
+    char *text = tu_slurp(out, &n);
     ck_assert_msg(strstr(text, "ckpt/last/model.safetensors") != NULL, "no file named in: %s", text);
     free(text);
     /* the older checkpoints are untouched and loadable */
@@ -179,7 +170,7 @@ START_TEST(test_corrupt_checkpoint_refused) {
     ck_assert_int_eq(system(cmd), 0);
     unlink(out);
     ck_assert_int_ne(finish(start(root, 1)), 0);
-    text = slurp(out, &n);
+    text = tu_slurp(out, &n);
     ck_assert_msg(strstr(text, "training_state.safetensors") != NULL, "no file named in: %s", text);
     free(text);
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);

@@ -9,24 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testutil.h"
+
 #define TRAIN "build/test-variants/trainsmall/train"
 
-static int run(const char *cmd, char **out) {
-    char full[2048];
-    snprintf(full, sizeof full, "( %s ) 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t cap = 1 << 16, len = 0, n;
-    char *buf = malloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (cap - len < 1024) buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 START_TEST(test_loss_falls) {
     char tmp[] = "/tmp/check_train.XXXXXX";
@@ -34,7 +20,7 @@ START_TEST(test_loss_falls) {
     char cmd[1024], *out;
     snprintf(cmd, sizeof cmd, TRAIN " --log-dir %s/logs --checkpoint-dir %s/ckpt --quiet --sample-tokens 40 --threads 2", tmp,
              tmp);
-    int rc = run(cmd, &out);
+    int rc = tu_run(cmd, &out);
     ck_assert_msg(rc == 0, "training failed (%d): %s", rc, out);
     double entropy = 0;
     char *e = strstr(out, "unigram entropy of the training targets: ");
@@ -86,13 +72,13 @@ END_TEST
 START_TEST(test_epochs_derive_steps) {
     char *out;
     /* tokens per step 64 x 8 x 2 = 1024; 2.5 epochs x 100,000 tokens = 250,000 -> ceil = 245 steps */
-    ck_assert_int_eq(run(TRAIN " --epochs 2.5 --total-train-tokens 100000 --dry-run", &out), 0);
+    ck_assert_int_eq(tu_run(TRAIN " --epochs 2.5 --total-train-tokens 100000 --dry-run", &out), 0);
     ck_assert_msg(strstr(out, "max_steps 245 (derived from epochs x total_train_tokens)") != NULL, "%s", out);
     free(out);
-    ck_assert_int_eq(run(TRAIN " --dry-run", &out), 0);
+    ck_assert_int_eq(tu_run(TRAIN " --dry-run", &out), 0);
     ck_assert_msg(strstr(out, "max_steps 200 (given)") != NULL, "%s", out);
     free(out);
-    ck_assert_int_eq(run(TRAIN " --seq-len 128", &out), 2);
+    ck_assert_int_eq(tu_run(TRAIN " --seq-len 128", &out), 2);
     ck_assert_msg(strstr(out, "seq_len is a compiled shape") != NULL && strstr(out, "re-run gen") != NULL, "%s", out);
     free(out);
 }
