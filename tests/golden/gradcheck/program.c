@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model.h"
 #include "rt.h"
@@ -251,6 +252,7 @@ static void sample(model_t *m, const rt_tokenizer_t *tok, const int32_t *prompt,
 /* ---- main ------------------------------------------------------------------ */
 
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* results and the progress line (stderr) interleave in order */
     if (rt_cli_parse(&settings, argc, argv) != 0) return 2;
     if (settings.threads > 0) omp_set_num_threads(settings.threads);
     const rt_settings_t *s = &settings;
@@ -356,7 +358,7 @@ int main(int argc, char **argv) {
         if (val && ((step + 1) % s->eval_every == 0 || last)) {
             last_val = evaluate(m, val, &b);
             rt_log_eval(log, step + 1, last_val, (step + 1) * tokens_per_step);
-            if (!s->quiet) fprintf(stderr, "\n");
+            if (!s->quiet && isatty(2)) fprintf(stderr, "\n"); /* end the in-place progress line */
             printf("step %lld: val_loss %.4f%s\n", (long long)step + 1, last_val, last_val < best_val ? " (best)" : "");
             if (last_val < best_val) {
                 best_val = last_val;
@@ -367,7 +369,7 @@ int main(int argc, char **argv) {
         if (rt_data_get_state(train, now_state.data_state, sizeof now_state.data_state) < 0) return 1;
         if (stop_signal) {
             if (save_checkpoint(m, s->checkpoint_dir, "last", step + 1, last_val, &now_state) != 0) return 1;
-            if (!s->quiet) fprintf(stderr, "\n");
+            if (!s->quiet && isatty(2)) fprintf(stderr, "\n");
             printf("%s at step %lld: saved %s/last; continue with --resume\n", stop_signal == SIGINT ? "interrupted" : "terminated",
                    (long long)step + 1, s->checkpoint_dir);
             return 128 + stop_signal;
