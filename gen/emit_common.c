@@ -349,7 +349,7 @@ void emit_makefile(emitter_t *e, sb_t *o) {
                    "$(VARIANT_DIR)/bench: $(VARIANT_DIR)/bench.c $(VARIANT_DIR)/model.o $(GEN_HOME)/build/lib/libmambart.a\n"
                    "\t$(CC) $(VARIANT_CFLAGS) -o $@ $< $(VARIANT_DIR)/model.o $(VARIANT_LIBS) -L$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++\n");
     } else {
-        sb_puts(o, "TEMPLATE_HEADERS := $(wildcard $(GEN_HOME)/templates/cpu/*.h) $(GEN_HOME)/templates/checkpoint.h\n\n"
+        sb_puts(o, "TEMPLATE_HEADERS := $(wildcard $(GEN_HOME)/templates/cpu/*.h) $(wildcard $(GEN_HOME)/templates/*.h)\n\n"
                    "all: $(VARIANT_DIR)/train $(VARIANT_DIR)/generate\n\n"
                    "$(VARIANT_DIR)/model.o: $(VARIANT_DIR)/model.c $(VARIANT_DIR)/model.h $(TEMPLATE_HEADERS)\n"
                    "\t$(CC) $(VARIANT_CFLAGS) -c -o $@ $<\n\n"

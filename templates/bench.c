@@ -11,6 +11,7 @@
 
 #include "model.h"
 #include "rt.h"
+#include "hparams.h"
 
 static rt_settings_t settings = {
 /*@ settings @*/
@@ -27,13 +28,7 @@ int main(int argc, char **argv) {
     }
     if (steps < 1) rt_die("--steps must be at least 1");
     const rt_settings_t *s = &settings;
-    optim_hparams_t h = {
-        .muon_lr = s->muon_lr, .muon_momentum = s->muon_momentum, .muon_weight_decay = s->muon_weight_decay,
-        .muon_ns_coef = {s->muon_ns_coef[0], s->muon_ns_coef[1], s->muon_ns_coef[2]},
-        .muon_nesterov = s->muon_nesterov, .muon_ns_steps = s->muon_ns_steps, .muon_lr_adjust = s->muon_lr_adjust,
-        .adamw_lr = s->adamw_lr, .adamw_beta1 = s->adamw_beta1, .adamw_beta2 = s->adamw_beta2,
-        .adamw_eps = s->adamw_eps, .adamw_weight_decay = s->adamw_weight_decay,
-    };
+    optim_hparams_t h = hparams_from_settings(s);
     model_t *m = model_create();
     model_init_weights(m, s->seed);
     model_bench(m, &h, steps);

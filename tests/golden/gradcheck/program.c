@@ -17,6 +17,7 @@
 
 #include "model.h"
 #include "rt.h"
+#include "hparams.h"
 #include "rt_report.h"
 
 _Static_assert(sizeof(real) == sizeof(float), "the training program runs in fp32");
@@ -304,13 +305,7 @@ int main(int argc, char **argv) {
     printf("unigram entropy of the training targets: %.4f nats/token%s\n", unigram,
            rt_data_num_tokens(train) < 0 ? " (estimated on the first 2^20 tokens)" : "");
 
-    optim_hparams_t h = {
-        .muon_lr = s->muon_lr, .muon_momentum = s->muon_momentum, .muon_weight_decay = s->muon_weight_decay,
-        .muon_ns_coef = {s->muon_ns_coef[0], s->muon_ns_coef[1], s->muon_ns_coef[2]},
-        .muon_nesterov = s->muon_nesterov, .muon_ns_steps = s->muon_ns_steps, .muon_lr_adjust = s->muon_lr_adjust,
-        .adamw_lr = s->adamw_lr, .adamw_beta1 = s->adamw_beta1, .adamw_beta2 = s->adamw_beta2,
-        .adamw_eps = s->adamw_eps, .adamw_weight_decay = s->adamw_weight_decay,
-    };
+    optim_hparams_t h = hparams_from_settings(s);
     batch_t b;
     batch_alloc(&b);
     int32_t first_row[32];
