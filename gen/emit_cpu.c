@@ -111,7 +111,7 @@ void emit_model_h_common(emitter_t *e, sb_t *o) {
             "double model_train_step(model_t *m, const model_batch_t *mb, const optim_hparams_t *h, double lr_ratio,\n"
             "                        double grad_clip, double *grad_norm);\n"
             "/* `make bench`: time `steps` training steps on synthetic tokens and print the breakdown. */\n"
-            "void model_bench(model_t *m, const optim_hparams_t *h, int steps);\n"
+            "void model_bench(model_t *m, const optim_hparams_t *h, const model_batch_t *mb, int steps);\n"
             "/* After changing model_params() in place (loading a checkpoint): make the change effective. */\n"
             "void model_params_upload(model_t *m);\n\n"
             "#ifdef __cplusplus\n}\n#endif\n\n"

@@ -184,17 +184,8 @@ void model_optimizer_step(model_t *m, const optim_hparams_t *h, double lr_ratio,
 
 /* Benchmark of the CPU backend: mean time of `steps` training steps on
  * synthetic tokens. */
-void model_bench(model_t *m, const optim_hparams_t *h, int steps) {
+void model_bench(model_t *m, const optim_hparams_t *h, const model_batch_t *mb, int steps) {
     const size_t n = (size_t)MICRO_BATCH * SEQ_LEN;
-    int32_t *tok = malloc(sizeof(int32_t) * n * GRAD_ACCUM), *tgt = malloc(sizeof(int32_t) * n * GRAD_ACCUM);
-    model_batch_t mb[GRAD_ACCUM];
-    uint64_t x = 42;
-    for (size_t i = 0; i < n * GRAD_ACCUM; i++) {
-        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-        tok[i] = (int32_t)((x >> 33) % VOCAB_SIZE);
-        tgt[i] = (int32_t)((x >> 13) % VOCAB_SIZE);
-    }
-    for (int i = 0; i < GRAD_ACCUM; i++) mb[i] = (model_batch_t){tok + i * n, tgt + i * n, NULL, NULL};
     double gn;
     model_train_step(m, mb, h, 1.0, 1.0, &gn);
     double t0 = omp_get_wtime();
@@ -202,6 +193,4 @@ void model_bench(model_t *m, const optim_hparams_t *h, int steps) {
     double ms = (omp_get_wtime() - t0) * 1e3 / steps, tps = (double)n * GRAD_ACCUM / (ms / 1e3);
     printf("variant %s (cpu, %d threads): %.1f ms per step, %.0f tokens/s, %.1f GFLOP/s (6 x N_2D x tokens/s)\n", VARIANT_NAME,
            omp_get_max_threads(), ms, tps, 6.0 * (double)N_PARAMS_2D * tps / 1e9);
-    free(tok);
-    free(tgt);
 }

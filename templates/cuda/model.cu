@@ -335,18 +335,8 @@ static int by_ms(const void *a, const void *b) {
 
 // `steps` replays of the step graph on synthetic tokens, then one eager pass
 // with a mark after every op for the phase and op breakdown.
-void model_bench(model_t *m, const optim_hparams_t *h, int steps) {
+void model_bench(model_t *m, const optim_hparams_t *h, const model_batch_t *mb, int steps) {
     const size_t n = (size_t)MICRO_BATCH * SEQ_LEN;
-    int32_t *tok = (int32_t *)malloc(sizeof(int32_t) * n * GRAD_ACCUM);
-    int32_t *tgt = (int32_t *)malloc(sizeof(int32_t) * n * GRAD_ACCUM);
-    model_batch_t mb[GRAD_ACCUM];
-    uint64_t x = 42;
-    for (size_t i = 0; i < n * GRAD_ACCUM; i++) {
-        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-        tok[i] = (int32_t)((x >> 33) % VOCAB_SIZE);
-        tgt[i] = (int32_t)((x >> 13) % VOCAB_SIZE);
-    }
-    for (int i = 0; i < GRAD_ACCUM; i++) mb[i] = (model_batch_t){tok + i * n, tgt + i * n, NULL, NULL};
     double gn = 0;
     for (int i = 0; i < 3; i++) model_train_step(m, mb, h, 1.0, 1.0, &gn);  // eager, capture, replay
     cudaEvent_t a, b;
@@ -399,6 +389,4 @@ void model_bench(model_t *m, const optim_hparams_t *h, int steps) {
     for (int r = 0; r < nr && r < 10; r++)
         printf("  %-32s %8.3f ms  %5.1f%%  (%d calls)\n", rows[r].label, rows[r].ms, 100 * rows[r].ms / eager, rows[r].calls);
     m->prof->on = 0;
-    free(tok);
-    free(tgt);
 }

@@ -89,9 +89,22 @@ int main(int argc, char **argv) {
     if (steps < 1) rt_die("--steps must be at least 1");
     const rt_settings_t *s = &settings;
     optim_hparams_t h = hparams_from_settings(s);
+    /* synthetic tokens: uniform over the vocabulary, every target counted */
+    const size_t n = (size_t)MICRO_BATCH * SEQ_LEN;
+    int32_t *tok = rt_malloc(sizeof(int32_t) * n * GRAD_ACCUM), *tgt = rt_malloc(sizeof(int32_t) * n * GRAD_ACCUM);
+    uint64_t x = 42;
+    for (size_t i = 0; i < n * GRAD_ACCUM; i++) {
+        x = rt_splitmix64(x);
+        tok[i] = (int32_t)(x % VOCAB_SIZE);
+        tgt[i] = (int32_t)((x >> 32) % VOCAB_SIZE);
+    }
+    model_batch_t mb[GRAD_ACCUM];
+    for (int i = 0; i < GRAD_ACCUM; i++) mb[i] = (model_batch_t){tok + i * n, tgt + i * n, NULL, NULL};
     model_t *m = model_create();
     model_init_weights(m, s->seed);
-    model_bench(m, &h, steps);
+    model_bench(m, &h, mb, steps);
+    free(tok);
+    free(tgt);
     model_free(m);
     return 0;
 }

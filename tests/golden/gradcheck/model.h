@@ -171,7 +171,7 @@ void model_optimizer_step(model_t *m, const optim_hparams_t *h, double lr_ratio,
 double model_train_step(model_t *m, const model_batch_t *mb, const optim_hparams_t *h, double lr_ratio,
                         double grad_clip, double *grad_norm);
 /* `make bench`: time `steps` training steps on synthetic tokens and print the breakdown. */
-void model_bench(model_t *m, const optim_hparams_t *h, int steps);
+void model_bench(model_t *m, const optim_hparams_t *h, const model_batch_t *mb, int steps);
 /* After changing model_params() in place (loading a checkpoint): make the change effective. */
 void model_params_upload(model_t *m);
 
