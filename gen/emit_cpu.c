@@ -97,8 +97,7 @@ void emit_model_h_common(emitter_t *e, sb_t *o) {
             "                          const uint8_t *doc_start, double *n_valid);\n"
             "/* logits: (nb*SEQ_LEN, VOCAB_PADDED) for nb rows of tokens. */\n"
             "void model_logits(model_t *m, const int32_t *tokens, const uint8_t *doc_start, int nb, real *logits);\n"
-            "/* logits (VOCAB_PADDED) at position pos of one row of SEQ_LEN tokens. */\n"
-            "void model_logits_at(model_t *m, const int32_t *row, int pos, real *logits);\n"
+
             "double model_grad_norm(const model_t *m);\n"
             "/* Recurrent generation: reset the state, then feed one token at a time; logits (VOCAB_PADDED)\n"
             " * of the next token. Constant memory and time per token. */\n"

@@ -55,7 +55,6 @@ typedef struct {
     int n_bufs;
     plan_buf_t bufs[PLAN_MAX_BUFS];
     int64_t act_total;           /* floats in the activation arena */
-    int64_t scratch;             /* floats of scratch (scan backward, lm head, muon) */
 } plan_t;
 
 int plan_build(const spec_t *s, plan_t *p);

@@ -281,7 +281,8 @@ double model_forward_loss(model_t *m, const int32_t *tokens, const int32_t *targ
     return n_valid > 0 ? m->h_loss[0] / n_valid : 0;
 }
 
-void model_logits_at(model_t *m, const int32_t *row, int pos, real *logits) {
+// logits (VOCAB_PADDED) at position pos of one row of SEQ_LEN tokens (full forward of the row)
+static void logits_at(model_t *m, const int32_t *row, int pos, real *logits) {
     int32_t *tok = (int32_t *)(m->h_batch + HB_TOKENS);
     memcpy(tok, row, sizeof(int32_t) * SEQ_LEN);
     memset(m->h_batch + HB_DOCSTART, 0, (size_t)MICRO_BATCH * SEQ_LEN);
@@ -295,7 +296,7 @@ void model_logits_at(model_t *m, const int32_t *row, int pos, real *logits) {
 
 void model_logits(model_t *m, const int32_t *tokens, const uint8_t *doc_start, int nb, real *logits) {
     for (int b = 0; b < nb; b++)
-        for (int t = 0; t < SEQ_LEN; t++) model_logits_at(m, tokens + (size_t)b * SEQ_LEN, t, logits + ((size_t)b * SEQ_LEN + t) * VOCAB_PADDED);
+        for (int t = 0; t < SEQ_LEN; t++) logits_at(m, tokens + (size_t)b * SEQ_LEN, t, logits + ((size_t)b * SEQ_LEN + t) * VOCAB_PADDED);
     (void)doc_start;
 }
 

@@ -22,6 +22,7 @@
 #include "checkpoint.h"
 #include "model.h"
 #include "rt.h"
+#include "sample.h"
 
 static rt_settings_t settings = {
     .name = "gradcheck",
@@ -84,99 +85,14 @@ static rt_settings_t settings = {
     .sample_tokens = 200,
 };
 
-typedef struct {
-    double temperature, top_p;
-    int top_k, max_tokens, stop_at_eos;
-    uint64_t rng;
-} sampler_t;
-
-static double uniform(sampler_t *s) {
-    s->rng = rt_splitmix64(s->rng);
-    return (double)(s->rng >> 11) / 9007199254740992.0;
-}
-
-typedef struct {
-    float p;
-    int id;
-} cand_t;
-
-static int by_prob(const void *a, const void *b) {
-    const cand_t *x = (const cand_t *)a, *y = (const cand_t *)b;
-    return x->p < y->p ? 1 : x->p > y->p ? -1 : x->id - y->id;
-}
-
-/* Next token from logits over the tokenizer's vocabulary (padding rows never
- * chosen): greedy at temperature 0, else top-k, then top-p, then sample. */
-static int pick(sampler_t *s, const real *logits, int vocab, cand_t *c) {
-    if (s->temperature <= 0) {
-        int best = 0;
-        for (int v = 1; v < vocab; v++)
-            if (logits[v] > logits[best]) best = v;
-        return best;
-    }
-    double mx = -INFINITY, z = 0;
-    for (int v = 0; v < vocab; v++) mx = fmax(mx, logits[v]);
-    for (int v = 0; v < vocab; v++) {
-        c[v].p = (float)exp((logits[v] - mx) / s->temperature);
-        c[v].id = v;
-        z += c[v].p;
-    }
-    qsort(c, (size_t)vocab, sizeof *c, by_prob);
-    int n = s->top_k > 0 && s->top_k < vocab ? s->top_k : vocab;
-    double keep = 0;
-    int m = 0;
-    while (m < n) {
-        keep += c[m].p / z;
-        m++;
-        if (s->top_p < 1 && keep >= s->top_p) break;
-    }
-    double mass = 0;
-    for (int i = 0; i < m; i++) mass += c[i].p;
-    double r = uniform(s) * mass, acc = 0;
-    for (int i = 0; i < m; i++) {
-        acc += c[i].p;
-        if (acc >= r) return c[i].id;
-    }
-    return c[m - 1].id;
-}
-
-/* Feeds the prompt, then samples; returns the generated ids (malloc'd). */
+/* Encodes the prompt, then samples (see sample.h); returns the generated ids. */
 static int32_t *generate(model_t *m, const rt_tokenizer_t *tok, sampler_t *s, const char *prompt, size_t *n_out,
                          double *tok_per_s, int echo) {
     int32_t *ids = NULL;
     size_t n = 0, cap = 0;
     if (rt_tokenizer_encode(tok, prompt, strlen(prompt), &ids, &n, &cap) != 0) exit(1);
-    int vocab = rt_tokenizer_vocab_size(tok);
-    if (vocab > VOCAB_PADDED) vocab = VOCAB_PADDED;
-    real *logits = rt_malloc(sizeof(real) * VOCAB_PADDED);
-    cand_t *c = rt_malloc(sizeof(cand_t) * (size_t)vocab);
-    int32_t *out = rt_malloc(sizeof(int32_t) * (size_t)(s->max_tokens + 1));
-    size_t k = 0;
-    double t0 = rt_now();
-    model_decode_reset(m);
-    if (n == 0) {
-        int32_t eos = rt_tokenizer_eos(tok); /* an empty prompt starts like a new document */
-        model_decode_step(m, eos, logits);
-    }
-    for (size_t i = 0; i < n; i++) model_decode_step(m, ids[i], logits);
-    while ((int)k < s->max_tokens) {
-        int next = pick(s, logits, vocab, c);
-        if (s->stop_at_eos && next == rt_tokenizer_eos(tok)) break;
-        out[k++] = next;
-        if (echo) {
-            char *piece = rt_tokenizer_decode(tok, &out[k - 1], 1);
-            fputs(piece, stdout);
-            fflush(stdout);
-            free(piece);
-        }
-        model_decode_step(m, next, logits);
-    }
-    double dt = rt_now() - t0;
-    *tok_per_s = dt > 0 ? (double)(n + k) / dt : 0;
-    *n_out = k;
+    int32_t *out = sample_ids(m, tok, s, ids, n, n_out, tok_per_s, echo);
     free(ids);
-    free(logits);
-    free(c);
     return out;
 }
 

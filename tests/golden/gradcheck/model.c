@@ -335,11 +335,6 @@ void model_logits(model_t *m, const int32_t *tokens, const uint8_t *doc_start, i
     lmhead_logits(logits, ACT(ACT_NORMF, 0), P(EMBEDDING_W), nb * SEQ_LEN, D_MODEL, VOCAB_PADDED);
 }
 
-void model_logits_at(model_t *m, const int32_t *row, int pos, real *logits) {
-    forward(m, row, NULL, 1);
-    lmhead_logits(logits, ACT(ACT_NORMF, 0) + (size_t)pos * D_MODEL, P(EMBEDDING_W), 1, D_MODEL, VOCAB_PADDED);
-}
-
 /* Recurrent state: conv windows (n_layer, 24, 2) and scan states (n_layer, 24, 3), then one
  * token's work vectors: 442 floats in all, whatever the length of the text. */
 #define DEC_TOTAL 442L

@@ -157,8 +157,6 @@ double model_forward_loss(model_t *m, const int32_t *tokens, const int32_t *targ
                           const uint8_t *doc_start, double *n_valid);
 /* logits: (nb*SEQ_LEN, VOCAB_PADDED) for nb rows of tokens. */
 void model_logits(model_t *m, const int32_t *tokens, const uint8_t *doc_start, int nb, real *logits);
-/* logits (VOCAB_PADDED) at position pos of one row of SEQ_LEN tokens. */
-void model_logits_at(model_t *m, const int32_t *row, int pos, real *logits);
 double model_grad_norm(const model_t *m);
 /* Recurrent generation: reset the state, then feed one token at a time; logits (VOCAB_PADDED)
  * of the next token. Constant memory and time per token. */

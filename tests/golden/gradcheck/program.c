@@ -18,6 +18,7 @@
 #include "model.h"
 #include "rt.h"
 #include "hparams.h"
+#include "sample.h"
 #include "rt_report.h"
 
 _Static_assert(sizeof(real) == sizeof(float), "the training program runs in fp32");
@@ -209,44 +210,17 @@ static double evaluate(model_t *m, rt_data_t *val, batch_t *b) {
     return count > 0 ? sum / count : NAN;
 }
 
-/* Samples `n` tokens after `prompt` (full forward of the window each token:
- * fine for the short sample printed at the end of a run). */
+/* A short sample after training, in recurrent mode (sample.h). */
 static void sample(model_t *m, const rt_tokenizer_t *tok, const int32_t *prompt, int n_prompt, int n, uint64_t seed) {
-    int32_t *row = rt_calloc(SEQ_LEN, sizeof(int32_t));
-    real *logits = rt_malloc(sizeof(real) * VOCAB_PADDED);
-    int32_t *out = rt_malloc(sizeof(int32_t) * (size_t)(n_prompt + n));
-    memcpy(out, prompt, sizeof(int32_t) * (size_t)n_prompt);
-    int len = n_prompt, vocab = rt_tokenizer_vocab_size(tok);
-    if (vocab > VOCAB_PADDED) vocab = VOCAB_PADDED;
-    uint64_t state = seed * 0x9E3779B97F4A7C15ULL + 1;
-    for (int i = 0; i < n; i++) {
-        int start = len > SEQ_LEN ? len - SEQ_LEN : 0, w = len - start;
-        memcpy(row, out + start, sizeof(int32_t) * (size_t)w);
-        model_logits_at(m, row, w - 1, logits);
-        /* temperature 0.8 over the tokenizer's vocabulary (padding rows excluded) */
-        double mx = -1e30, z = 0;
-        for (int v = 0; v < vocab; v++) mx = logits[v] > mx ? logits[v] : mx;
-        for (int v = 0; v < vocab; v++) z += exp((logits[v] - mx) / 0.8);
-        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
-        double r = (double)(state >> 11) / 9007199254740992.0 * z, acc = 0;
-        int pick = vocab - 1;
-        for (int v = 0; v < vocab; v++) {
-            acc += exp((logits[v] - mx) / 0.8);
-            if (acc >= r) {
-                pick = v;
-                break;
-            }
-        }
-        out[len++] = pick;
-        if (pick == rt_tokenizer_eos(tok)) break;
-    }
-    char *p = rt_tokenizer_decode(tok, out, (size_t)n_prompt);
-    char *c = rt_tokenizer_decode(tok, out + n_prompt, (size_t)(len - n_prompt));
+    sampler_t sm = {0.8, 1.0, 0, n, 1, seed};
+    size_t got;
+    double tps;
+    int32_t *out = sample_ids(m, tok, &sm, prompt, (size_t)n_prompt, &got, &tps, 0);
+    char *p = rt_tokenizer_decode(tok, prompt, (size_t)n_prompt);
+    char *c = rt_tokenizer_decode(tok, out, got);
     printf("sample (prompt in brackets):\n[%s]%s\n", p, c);
     free(p);
     free(c);
-    free(row);
-    free(logits);
     free(out);
 }
 
