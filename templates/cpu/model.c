@@ -87,7 +87,6 @@ void model_free(model_t *m) {
 
 real *model_params(model_t *m) { return m->params; }
 real *model_grads(model_t *m) { return m->grads; }
-long model_step(const model_t *m) { return m->step; }
 void model_set_step(model_t *m, long step) { m->step = step; }
 void model_get_state(model_t *m, real *muon_mom, real *adam_m, real *adam_v) {
     memcpy(muon_mom, m->muon_mom, sizeof(real) * MUON_NUMEL);
@@ -148,26 +147,9 @@ void model_logits(model_t *m, const int32_t *tokens, const uint8_t *doc_start, i
 
 /*@ decode @*/
 
-double model_grad_norm(const model_t *m) { return sqrt(grad_sq_sum(m->grads, N_PARAMS)); }
+static double global_grad_norm(const model_t *m) { return sqrt(grad_sq_sum(m->grads, N_PARAMS)); }
 
-double model_train_step(model_t *m, const model_batch_t *mb, const optim_hparams_t *h, double lr_ratio,
-                        double grad_clip, double *grad_norm) {
-    model_zero_grad(m);
-    double loss = 0;
-    for (int i = 0; i < GRAD_ACCUM; i++)
-        loss += model_forward_backward(m, mb[i].tokens, mb[i].targets, mb[i].mask, mb[i].doc_start, 1.0 / GRAD_ACCUM) /
-                GRAD_ACCUM;
-    const double norm = model_grad_norm(m);
-    *grad_norm = norm;
-    /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when above */
-    const double clip = grad_clip > 0 && norm > grad_clip ? grad_clip / (norm + 1e-6) : 1.0;
-    model_optimizer_step(m, h, lr_ratio, clip);
-    return loss;
-}
-
-void model_params_upload(model_t *m) { (void)m; /* the CPU model reads its parameters in place */ }
-
-void model_optimizer_step(model_t *m, const optim_hparams_t *h, double lr_ratio, double clip_scale) {
+static void optimizer_step(model_t *m, const optim_hparams_t *h, double lr_ratio, double clip_scale) {
     m->step++;
     if (clip_scale != 1.0) scale_inplace(m->grads, N_PARAMS, (real)clip_scale);
     const real lr_muon = (real)(h->muon_lr * lr_ratio);
@@ -176,6 +158,24 @@ void model_optimizer_step(model_t *m, const optim_hparams_t *h, double lr_ratio,
     (void)lr_adamw;
 /*@ optimizer @*/
 }
+
+double model_train_step(model_t *m, const model_batch_t *mb, const optim_hparams_t *h, double lr_ratio,
+                        double grad_clip, double *grad_norm) {
+    model_zero_grad(m);
+    double loss = 0;
+    for (int i = 0; i < GRAD_ACCUM; i++)
+        loss += model_forward_backward(m, mb[i].tokens, mb[i].targets, mb[i].mask, mb[i].doc_start, 1.0 / GRAD_ACCUM) /
+                GRAD_ACCUM;
+    const double norm = global_grad_norm(m);
+    *grad_norm = norm;
+    /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when above */
+    const double clip = grad_clip > 0 && norm > grad_clip ? grad_clip / (norm + 1e-6) : 1.0;
+    optimizer_step(m, h, lr_ratio, clip);
+    return loss;
+}
+
+void model_params_upload(model_t *m) { (void)m; /* the CPU model reads its parameters in place */ }
+
 
 /* Benchmark of the CPU backend: mean time of `steps` training steps on
  * synthetic tokens. */

@@ -143,7 +143,6 @@ real *model_grads(model_t *m) {
     return m->host_grads;
 }
 
-long model_step(const model_t *m) { return m->step; }
 void model_set_step(model_t *m, long step) { m->step = step; }
 void model_zero_grad(model_t *m) { CUDA_CHECK(cudaMemsetAsync(GRADS, 0, sizeof(float) * N_PARAMS, m->st)); }
 
@@ -298,14 +297,6 @@ void model_logits(model_t *m, const int32_t *tokens, const uint8_t *doc_start, i
     for (int b = 0; b < nb; b++)
         for (int t = 0; t < SEQ_LEN; t++) logits_at(m, tokens + (size_t)b * SEQ_LEN, t, logits + ((size_t)b * SEQ_LEN + t) * VOCAB_PADDED);
     (void)doc_start;
-}
-
-double model_grad_norm(const model_t *m) { return sqrt((double)m->h_loss[LOSS_NORMSQ]); }
-
-void model_optimizer_step(model_t *m, const optim_hparams_t *h, double lr_ratio, double clip_scale) {
-    (void)m, (void)h, (void)lr_ratio, (void)clip_scale;
-    fprintf(stderr, "error: the CUDA backend steps through model_train_step only\n");
-    exit(1);
 }
 
 void model_get_state(model_t *m, real *muon_mom, real *adam_m, real *adam_v) {

@@ -145,7 +145,6 @@ real *model_grads(model_t *m);
 /* Optimizer state for checkpoints: Muon momentum (MUON_NUMEL), AdamW m and v (ADAMW_NUMEL). */
 void model_get_state(model_t *m, real *muon_mom, real *adam_m, real *adam_v);
 void model_set_state(model_t *m, const real *muon_mom, const real *adam_m, const real *adam_v);
-long model_step(const model_t *m);
 void model_set_step(model_t *m, long step);
 void model_zero_grad(model_t *m);
 /* tokens, targets, mask, doc_start: (MICRO_BATCH, SEQ_LEN); mask/doc_start may be NULL.
@@ -157,12 +156,10 @@ double model_forward_loss(model_t *m, const int32_t *tokens, const int32_t *targ
                           const uint8_t *doc_start, double *n_valid);
 /* logits: (nb*SEQ_LEN, VOCAB_PADDED) for nb rows of tokens. */
 void model_logits(model_t *m, const int32_t *tokens, const uint8_t *doc_start, int nb, real *logits);
-double model_grad_norm(const model_t *m);
 /* Recurrent generation: reset the state, then feed one token at a time; logits (VOCAB_PADDED)
  * of the next token. Constant memory and time per token. */
 void model_decode_reset(model_t *m);
 void model_decode_step(model_t *m, int32_t token, real *logits);
-void model_optimizer_step(model_t *m, const optim_hparams_t *h, double lr_ratio, double clip_scale);
 /* One optimizer step over GRAD_ACCUM micro-batches: zero the gradients, forward and backward each,
  * clip the global gradient norm to grad_clip (0: off), Muon + AdamW at lr * lr_ratio. Returns the
  * mean loss; *grad_norm gets the norm before clipping. */
