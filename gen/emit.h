@@ -29,6 +29,7 @@ typedef struct {
     const plan_t *plan;
     const char *home;    /* folder holding templates/ */
     const char *home_for_make; /* GEN_HOME written into Makefile.inc */
+    const char *file;    /* the host program being emitted (its banner names it) */
     emit_op_t *ops;
     int n_ops, cap_ops;
 } emitter_t;
@@ -62,9 +63,8 @@ void emit_model_h_common(emitter_t *e, sb_t *o);
 
 int emit_cpu_model(emitter_t *e, sb_t *model_h, sb_t *model_c);
 int emit_cuda_model(emitter_t *e, sb_t *model_h, sb_t *model_cu);
-int emit_program(emitter_t *e, sb_t *program_c);
-int emit_generate(emitter_t *e, sb_t *generate_c);
-int emit_bench(emitter_t *e, sb_t *bench_c);
+/* templates/<file> (program.c, generate.c, bench.c) with the spec's settings filled in. */
+int emit_host_program(emitter_t *e, const char *file, sb_t *out);
 void emit_manifest(emitter_t *e, sb_t *out);
 void emit_makefile(emitter_t *e, sb_t *out);
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "emit.h"
+#include "rt.h"
 
 /* Shapes of the variant, short names as in the Mamba paper. */
 dims_t dims_of(const spec_t *s) {
@@ -75,7 +76,7 @@ void emit_banner(const plan_t *p, const char *file, const char *cp, sb_t *o) {
 
 int emit_template(emitter_t *e, const char *template_path, emit_fill_fn fill, sb_t *out) {
     size_t len;
-    char *t = read_text_file(template_path, &len);
+    char *t = rt_read_file(template_path, &len);
     if (!t) return -1;
     int rc = 0, line_no = 0;
     char *line = t;
@@ -121,11 +122,7 @@ static void c_str(sb_t *o, const char *s) {
 
 static void c_dbl(sb_t *o, double v) {
     char b[48];
-    for (int prec = 6; prec <= 17; prec++) {
-        snprintf(b, sizeof b, "%.*g", prec, v);
-        if (strtod(b, NULL) == v) break;
-    }
-    if (!strpbrk(b, ".eEn")) strcat(b, ".0");
+    fmt_double(v, b, sizeof b);
     sb_puts(o, b);
 }
 
@@ -230,43 +227,22 @@ static int fill_spec_lock(emitter_t *e, sb_t *o) {
     return 0;
 }
 
+/* Insertion points of the host-side templates (program.c, generate.c, bench.c). */
 static int fill_program(emitter_t *e, const char *name, sb_t *o) {
     if (!strcmp(name, "spec_lock")) return fill_spec_lock(e, o);
     if (!strcmp(name, "banner")) {
-        emit_banner(e->plan, "program.c", " *", o);
+        emit_banner(e->plan, e->file, " *", o);
         return 0;
     }
     if (!strcmp(name, "settings")) return fill_settings(e, o);
     return -1;
 }
 
-static const char *g_program_file;
-static int fill_program_named(emitter_t *e, const char *name, sb_t *o) {
-    if (!strcmp(name, "banner")) {
-        emit_banner(e->plan, g_program_file, " *", o);
-        return 0;
-    }
-    return fill_program(e, name, o);
-}
-
-int emit_program(emitter_t *e, sb_t *out) {
+int emit_host_program(emitter_t *e, const char *file, sb_t *out) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/templates/program.c", e->home);
+    snprintf(path, sizeof path, "%s/templates/%s", e->home, file);
+    e->file = file;
     return emit_template(e, path, fill_program, out);
-}
-
-int emit_generate(emitter_t *e, sb_t *out) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/templates/generate.c", e->home);
-    g_program_file = "generate.c";
-    return emit_template(e, path, fill_program_named, out);
-}
-
-int emit_bench(emitter_t *e, sb_t *out) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/templates/bench.c", e->home);
-    g_program_file = "bench.c";
-    return emit_template(e, path, fill_program_named, out);
 }
 
 static void json_num(sb_t *o, double v) {
@@ -376,50 +352,36 @@ int emit_variant(const plan_t *p, const char *home, const char *out_root) {
     int rc = -1;
     const int cuda = p->s->backend == BACKEND_CUDA;
     if ((cuda ? emit_cuda_model(&e, &model_h, &model_c) : emit_cpu_model(&e, &model_h, &model_c)) != 0) goto out;
-    if (emit_program(&e, &program_c) != 0) goto out;
-    if (emit_generate(&e, &generate_c) != 0) goto out;
-    if (emit_bench(&e, &bench_c) != 0) goto out;
+    if (emit_host_program(&e, "program.c", &program_c) != 0 || emit_host_program(&e, "generate.c", &generate_c) != 0 ||
+        emit_host_program(&e, "bench.c", &bench_c) != 0)
+        goto out;
     emit_manifest(&e, &manifest);
     emit_makefile(&e, &mk);
     lock = spec_lock_yaml(p->s);
     if (!lock) goto out;
 
-    char tmp[4096], final[4096], old[4096];
-    if (make_dirs(out_root) != 0) goto out;
+    char tmp[4096], final[4096];
+    if (rt_mkdirs(out_root) != 0) goto out;
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp.%d", out_root, p->s->name, (int)getpid());
     snprintf(final, sizeof final, "%s/%s", out_root, p->s->name);
-    snprintf(old, sizeof old, "%s/.%s.old.%d", out_root, p->s->name, (int)getpid());
-    remove_tree(tmp);
-    if (make_dirs(tmp) != 0) goto out;
+    if (rt_remove_tree(tmp) != 0 || rt_mkdirs(tmp) != 0) goto out;
     struct {
-        const char *name;
-        sb_t *b;
-    } files[] = {{"model.h", &model_h}, {cuda ? "model.cu" : "model.c", &model_c}, {"program.c", &program_c}, {"generate.c", &generate_c}, {"bench.c", &bench_c}, {"manifest.json", &manifest},
-                 {"Makefile.inc", &mk}};
+        const char *name, *data;
+        size_t len;
+    } files[] = {{"model.h", model_h.s, model_h.len},       {cuda ? "model.cu" : "model.c", model_c.s, model_c.len},
+                 {"program.c", program_c.s, program_c.len}, {"generate.c", generate_c.s, generate_c.len},
+                 {"bench.c", bench_c.s, bench_c.len},       {"manifest.json", manifest.s, manifest.len},
+                 {"Makefile.inc", mk.s, mk.len},            {"spec.lock.yaml", lock, strlen(lock)}};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char fp[4200];
         snprintf(fp, sizeof fp, "%s/%s", tmp, files[i].name);
-        if (write_file(fp, files[i].b->s ? files[i].b->s : "", files[i].b->len) != 0) goto cleanup;
+        if (rt_write_file_atomic(fp, files[i].data ? files[i].data : "", files[i].len) != 0) goto cleanup;
     }
-    {
-        char fp[4200];
-        snprintf(fp, sizeof fp, "%s/spec.lock.yaml", tmp);
-        if (write_file(fp, lock, strlen(lock)) != 0) goto cleanup;
-    }
-    /* Keep a previous build's binary out of the way, then swap. */
-    if (access(final, F_OK) == 0 && rename(final, old) != 0) {
-        fprintf(stderr, "gen: cannot replace %s: %s\n", final, strerror(errno));
-        goto cleanup;
-    }
-    if (rename(tmp, final) != 0) {
-        fprintf(stderr, "gen: cannot move %s to %s: %s\n", tmp, final, strerror(errno));
-        rename(old, final);
-        goto cleanup;
-    }
-    remove_tree(old);
+    /* the whole folder is swapped in at once: a failed gen leaves the previous variant */
+    if (rt_commit_dir(tmp, final) != 0) goto cleanup;
     rc = 0;
 cleanup:
-    if (rc != 0) remove_tree(tmp);
+    if (rc != 0) rt_remove_tree(tmp);
 out:
     sb_free(&model_h);
     sb_free(&model_c);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "emit.h"
+#include "rt.h"
 #include "plan.h"
 #include "spec.h"
 
@@ -125,7 +126,7 @@ int main(int argc, char **argv) {
         snprintf(last, sizeof last, "%s/.last-variant", out_root);
         char line[256];
         int n = snprintf(line, sizeof line, "%s\n", spec.name);
-        if (write_file(last, line, (size_t)n) != 0) rc = -1;
+        if (rt_write_file_atomic(last, line, (size_t)n) != 0) rc = -1;
     }
     if (rc == 0 && !quiet) {
         printf("gen: wrote %s/%s/ (%s parameters, %s backend)\n", out_root, spec.name, fmt_count(plan.total),

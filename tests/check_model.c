@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testutil.h"
+
 #define MAX_RESULTS 256
 typedef struct {
     char name[128];
@@ -18,16 +20,15 @@ typedef struct {
 } result_t;
 
 static int run_harness(const char *cmd, result_t *out, int max) {
-    FILE *p = popen(cmd, "r");
-    ck_assert_msg(p != NULL, "cannot run %s", cmd);
-    char line[512];
+    char *text;
+    int rc = tu_run(cmd, &text);
+    ck_assert_msg(rc == 0, "%s exited with %d:\n%s", cmd, rc, text);
     int n = 0;
-    while (fgets(line, sizeof line, p)) {
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         result_t r;
         if (sscanf(line, "RESULT %127s %lf", r.name, &r.err) == 2 && n < max) out[n++] = r;
     }
-    int rc = pclose(p);
-    ck_assert_msg(rc == 0, "%s exited with %d", cmd, rc);
+    free(text);
     return n;
 }
 
