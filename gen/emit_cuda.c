@@ -66,7 +66,6 @@ static int cuda_buffers(const plan_t *p, cbuf_t *b) {
     B("DXZ", "bf16", 2, 0, BT * 2 * d.E, "(B*T, 2*d_inner)");
     B("DY", "bf16", 2, 0, BT * d.E, "(B*T, d_inner)");
     B("DU", "float", 4, 0, BT * d.E, "(B*T, d_inner)");
-    B("DDTRAW", "float", 4, 0, BT * d.E, "(B*T, d_inner)");
     B("DDTRAW_BF", "bf16", 2, 0, BT * d.E, "(B*T, d_inner)");
     B("DXDBL", "float", 4, 0, BT * X, "(B*T, dt_rank+2*d_state)");
     B("DXDBL_BF", "bf16", 2, 0, BT * X, "(B*T, dt_rank+2*d_state)");
@@ -219,10 +218,12 @@ static int fill_backward(emitter_t *e, sb_t *o) {
     REC("backward", -1, "lmhead", 4 * BT * d.D * d.Vp, 4.0 * d.Vp * d.D + 4.0 * BT * d.Vp + 6.0 * BT * d.D,
                 "(%lld,%d) x (%d,%d)^T", d.BT, d.D, d.Vp, d.D);
     sb_printf(o, "    CUDA_CHECK(cudaMemsetAsync(DRESID, 0, sizeof(float) * BT * %d, st));\n", d.D);
-    sb_printf(o, "    rmsnorm_bwd(DRESID, GD(NORM_F_W), DNORMED, RESID(%d), PD(NORM_F_W), RSTDF, BT, %d, st);\n", d.L, d.D);
+    // every rmsnorm backward but the first layer's also writes the bf16 copy of
+    // d resid that the next (lower) layer's out_proj backward reads
+    sb_printf(o, "    rmsnorm_bwd(DRESID, GD(NORM_F_W), DNORMED, RESID(%d), PD(NORM_F_W), RSTDF, BT, %d, st, NORM_EPS, DRESID_BF);\n",
+              d.L, d.D);
     for (int l = d.L - 1; l >= 0; l--) {
         sb_printf(o, "\n    // ---- layer %d ----\n", l);
-        sb_printf(o, "    cast_f32_to_bf16(DRESID_BF, DRESID, (long)BT * %d, st);\n", d.D);
         sb_printf(o, "    gate_fwd(Y, YPRE(%d), XZ(%d) + %d, %d, BT, %d, st);  // recompute y * silu(z)\n", l, l, d.E, 2 * d.E, d.E);
         sb_printf(o, "    linear_bwd_w(g, GD(L%d_OUT_PROJ_W), DRESID_BF, %d, Y, %d, BT, %d, %d, st);\n", l, d.D, d.E, d.E, d.D);
         sb_printf(o, "    linear_bwd_x(g, DY, CUDA_R_16BF, %d, DRESID_BF, %d, WB(L%d_OUT_PROJ_W), BT, %d, %d, 0.0f, st);\n", d.E, d.D,
@@ -234,14 +235,13 @@ static int fill_backward(emitter_t *e, sb_t *o) {
         sb_printf(o, "    linear_fwd(g, DTRAW, CUDA_R_32F, %d, XDBL(%d), %d, WB(L%d_DT_PROJ_W), BT, %d, %d, 0.0f, NULL, st);  // recompute\n",
                   d.E, l, X, l, d.R, d.E);
         sb_printf(o, "    CUDA_CHECK(cudaMemsetAsync(DXDBL, 0, sizeof(float) * BT * %d, st));\n", X);
-        sb_printf(o, "    selective_scan_bwd(DU, DDTRAW, GD(L%d_DT_PROJ_B), GD(L%d_A_LOG), DXDBL + %d, DXDBL + %d, %d, GD(L%d_D), DXZ + %d, %d,\n"
+        sb_printf(o, "    selective_scan_bwd(DU, DDTRAW_BF, GD(L%d_DT_PROJ_B), GD(L%d_A_LOG), DXDBL + %d, DXDBL + %d, %d, GD(L%d_D), DXZ + %d, %d,\n"
                      "                       DY, XC, DTRAW, PD(L%d_DT_PROJ_B), PD(L%d_A_LOG), XDBL(%d) + %d, XDBL(%d) + %d, %d, PD(L%d_D),\n"
                      "                       XZ(%d) + %d, %d, YPRE(%d), STATES(%d), %s, MICRO_BATCH, %d, %d, %d, st);\n",
                   l, l, d.R, d.R + d.N, X, l, d.E, 2 * d.E, l, l, l, d.R, l, d.R + d.N, X, l, l, d.E, 2 * d.E, l, l, ds, d.T, d.E,
                   d.N);
         REC("backward", l, "selective_scan", BT * d.E * (20.0 * d.N + 20), BT * (2.0 * d.E * 6 + 12.0 * d.E + 8.0 * d.N),
                     "(%d,%d,%d) N=%d", d.B, d.T, d.E, d.N);
-        sb_printf(o, "    cast_f32_to_bf16(DDTRAW_BF, DDTRAW, (long)BT * %d, st);\n", d.E);
         sb_printf(o, "    linear_bwd_w(g, GD(L%d_DT_PROJ_W), DDTRAW_BF, %d, XDBL(%d), %d, BT, %d, %d, st);\n", l, d.E, l, X, d.R, d.E);
         sb_printf(o, "    linear_bwd_x(g, DXDBL, CUDA_R_32F, %d, DDTRAW_BF, %d, WB(L%d_DT_PROJ_W), BT, %d, %d, 0.0f, st);\n", X, d.E, l,
                   d.R, d.E);
@@ -263,8 +263,8 @@ static int fill_backward(emitter_t *e, sb_t *o) {
                   l, d.D, 2 * d.E);
         REC("backward", l, "in_proj", 4 * BT * d.D * 2 * d.E, 2.0 * (2 * BT * 2 * d.E + BT * d.D) + 4.0 * BT * d.D,
                     "(%lld,%d) x (%d,%d)^T", d.BT, d.D, 2 * d.E, d.D);
-        sb_printf(o, "    rmsnorm_bwd(DRESID, GD(L%d_NORM_W), DNORMED, RESID(%d), PD(L%d_NORM_W), RSTD(%d), BT, %d, st);\n", l, l, l, l,
-                  d.D);
+        sb_printf(o, "    rmsnorm_bwd(DRESID, GD(L%d_NORM_W), DNORMED, RESID(%d), PD(L%d_NORM_W), RSTD(%d), BT, %d, st, NORM_EPS, %s);\n",
+                  l, l, l, l, d.D, l > 0 ? "DRESID_BF" : "NULL");
         REC("backward", l, "rmsnorm", 8 * BT * d.D, 16.0 * BT * d.D, "(%lld,%d)", d.BT, d.D);
     }
     sb_printf(o, "\n    embedding_bwd(GD(EMBEDDING_W), DRESID, tok, BT, %d, st);\n", d.D);

@@ -179,7 +179,8 @@ void model_params_upload(model_t *m) { (void)m; /* the CPU model reads its param
 
 /* Benchmark of the CPU backend: mean time of `steps` training steps on
  * synthetic tokens. */
-void model_bench(model_t *m, const optim_hparams_t *h, const model_batch_t *mb, int steps) {
+void model_bench(model_t *m, const optim_hparams_t *h, const model_batch_t *mb, int steps, int top) {
+    (void)top; /* no per-op marks on the CPU */
     const size_t n = (size_t)MICRO_BATCH * SEQ_LEN;
     double gn;
     model_train_step(m, mb, h, 1.0, 1.0, &gn);

@@ -327,7 +327,7 @@ static int by_ms(const void *a, const void *b) {
 
 // `steps` replays of the step graph on synthetic tokens, then one eager pass
 // with a mark after every op for the phase and op breakdown.
-void model_bench(model_t *m, const optim_hparams_t *h, const model_batch_t *mb, int steps) {
+void model_bench(model_t *m, const optim_hparams_t *h, const model_batch_t *mb, int steps, int top) {
     const size_t n = (size_t)MICRO_BATCH * SEQ_LEN;
     double gn = 0;
     for (int i = 0; i < 3; i++) model_train_step(m, mb, h, 1.0, 1.0, &gn);  // eager, capture, replay
@@ -377,8 +377,8 @@ void model_bench(model_t *m, const optim_hparams_t *h, const model_batch_t *mb, 
     printf("phases: forward %.2f ms (%.1f%%), backward %.2f ms (%.1f%%), optimizer %.2f ms (%.1f%%)\n", phase[0],
            100 * phase[0] / eager, phase[1], 100 * phase[1] / eager, phase[2], 100 * phase[2] / eager);
     qsort(rows, (size_t)nr, sizeof rows[0], by_ms);
-    printf("ten most costly ops (all layers together):\n");
-    for (int r = 0; r < nr && r < 10; r++)
+    printf("the %d most costly ops (all layers together):\n", top < nr ? top : nr);
+    for (int r = 0; r < nr && r < top; r++)
         printf("  %-32s %8.3f ms  %5.1f%%  (%d calls)\n", rows[r].label, rows[r].ms, 100 * rows[r].ms / eager, rows[r].calls);
     m->prof->on = 0;
 }

@@ -75,10 +75,13 @@ static inline void rmsnorm_fwd(bf16 *out, float *rstd, const float *inp, const f
 // dw partial sums live in shared memory, one row of D per warp (each lane
 // owns its columns: no atomics there); at the end the block adds its warps'
 // rows and does one atomicAdd per column. rstd NULL: recomputed (eps needed).
+// dinp_bf16 (or NULL) gets a bf16 copy of the updated dinp: the next layer's
+// out_proj backward reads it as a GEMM operand, with no separate cast pass.
 template <int VEC>
 __global__ void rmsnorm_bwd_kernel(float *__restrict__ dinp, float *__restrict__ dw, const float *__restrict__ dout,
                                    const float *__restrict__ inp, const float *__restrict__ w,
-                                   const float *__restrict__ rstd, int BT, int D, float eps) {
+                                   const float *__restrict__ rstd, int BT, int D, float eps,
+                                   bf16 *__restrict__ dinp_bf16) {
     extern __shared__ float dw_s[];  // (nw, D)
     int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
     float *acc = dw_s + (size_t)wid * D;
@@ -115,9 +118,17 @@ float av[VEC];
             if (VEC == 4) {
                 *reinterpret_cast<float4 *>(dx + c) = make_float4(dv[0], dv[1], dv[2], dv[3]);
                 *reinterpret_cast<float4 *>(acc + c) = make_float4(av[0], av[1], av[2], av[3]);
+                if (dinp_bf16) {
+                    __nv_bfloat162 lo = __floats2bfloat162_rn(dv[0], dv[1]), hi = __floats2bfloat162_rn(dv[2], dv[3]);
+                    uint2 pk;
+                    pk.x = *reinterpret_cast<uint32_t *>(&lo);
+                    pk.y = *reinterpret_cast<uint32_t *>(&hi);
+                    *reinterpret_cast<uint2 *>(dinp_bf16 + row * D + c) = pk;
+                }
             } else {
                 dx[c] = dv[0];
                 acc[c] = av[0];
+                if (dinp_bf16) dinp_bf16[row * D + c] = f2bf(dv[0]);
             }
         }
     }
@@ -130,8 +141,10 @@ float av[VEC];
 }
 
 // eps is only used when rstd is NULL (then rstd is recomputed from inp).
+// dinp_bf16: NULL, or (BT, D) bf16 that gets a copy of the updated dinp.
 static inline void rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
-                               const float *rstd, int BT, int D, cudaStream_t st, float eps = 1e-5f) {
+                               const float *rstd, int BT, int D, cudaStream_t st, float eps = 1e-5f,
+                               bf16 *dinp_bf16 = nullptr) {
     if (BT <= 0 || D <= 0) return;
     const int max_smem = 48 * 1024;
     int nw = 4;
@@ -140,9 +153,10 @@ static inline void rmsnorm_bwd(float *dinp, float *dw, const float *dout, const 
         cuda_ops_fatal("rmsnorm_bwd: D=%d too wide (at most %d)", D, max_smem / 4);
     size_t smem = (size_t)nw * D * sizeof(float);
     int grid = grid_for(BT, nw, 8);
-    if (D % 4 == 0 && is_aligned(dinp, 16) && is_aligned(dout, 16) && is_aligned(inp, 16) && is_aligned(w, 16))
-        rmsnorm_bwd_kernel<4><<<grid, nw * 32, smem, st>>>(dinp, dw, dout, inp, w, rstd, BT, D, eps);
+    if (D % 4 == 0 && is_aligned(dinp, 16) && is_aligned(dout, 16) && is_aligned(inp, 16) && is_aligned(w, 16) &&
+        (!dinp_bf16 || is_aligned(dinp_bf16, 8)))
+        rmsnorm_bwd_kernel<4><<<grid, nw * 32, smem, st>>>(dinp, dw, dout, inp, w, rstd, BT, D, eps, dinp_bf16);
     else
-        rmsnorm_bwd_kernel<1><<<grid, nw * 32, smem, st>>>(dinp, dw, dout, inp, w, rstd, BT, D, eps);
+        rmsnorm_bwd_kernel<1><<<grid, nw * 32, smem, st>>>(dinp, dw, dout, inp, w, rstd, BT, D, eps, dinp_bf16);
     CUDA_CHECK_LAST();
 }

@@ -40,7 +40,7 @@
 
 #include "common.cuh"
 
-#define SCAN_CHUNK 64     // steps between the states the forward saves
+#define SCAN_CHUNK 32     // steps between the states the forward saves
 #define SCAN_SUB 8        // steps whose states the backward keeps in registers
 #define SCAN_THREADS 128  // threads per block (fwd and bwd)
 #define SCAN_FWD_TILE 16  // steps of inputs the forward loads ahead
@@ -50,6 +50,11 @@
 static inline size_t selective_scan_states_floats(int B, int T, int E, int N) {
     return (size_t)B * (size_t)((T + SCAN_CHUNK - 1) / SCAN_CHUNK) * (size_t)E * (size_t)N;
 }
+
+// ddtraw leaves the backwards as fp32 or, straight into the dt_proj backward
+// GEMM's operand, as bf16
+__device__ __forceinline__ void scan_st(float *p, float v) { *p = v; }
+__device__ __forceinline__ void scan_st(bf16 *p, float v) { *p = f2bf(v); }
 
 template <int N, int NSMAX = 8>
 struct scan_cfg {
@@ -226,9 +231,9 @@ static constexpr size_t scan_bwd_smem_bytes() {
            sizeof(int) * SCAN_CHUNK;
 }
 
-template <int N>
+template <int N, typename DT>
 __global__ void __launch_bounds__(SCAN_THREADS, 3)
-    selective_scan_bwd_kernel(float *__restrict__ du_out, float *__restrict__ ddt_out, float *__restrict__ ddt_bias,
+    selective_scan_bwd_kernel(float *__restrict__ du_out, DT *__restrict__ ddt_out, float *__restrict__ ddt_bias,
                               float *__restrict__ dA_log, float *__restrict__ dBm, float *__restrict__ dCm, int lddbc,
                               float *__restrict__ dD, bf16 *__restrict__ dz, int lddz, const bf16 *__restrict__ dy,
                               const bf16 *__restrict__ u, const float *__restrict__ dtraw,
@@ -392,7 +397,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
                         const size_t io = bt * E + e;
                         du_out[io] = fmaf(dyg, Dv, du_acc);
                         const float ddt = dd_acc * csg[i];
-                        ddt_out[io] = ddt;
+                        scan_st(ddt_out + io, ddt);
                         dbias_acc += ddt;
                     }
                     if (!valid) {
@@ -451,6 +456,10 @@ __device__ __forceinline__ void st_bf16x4(bf16 *p, const float *v) {
     *reinterpret_cast<uint2 *>(p) = w;
 }
 __device__ __forceinline__ float4 ld_f32x4(const float *p) { return *reinterpret_cast<const float4 *>(p); }
+__device__ __forceinline__ void scan_st4(float *p, const float *v) {
+    *reinterpret_cast<float4 *>(p) = make_float4(v[0], v[1], v[2], v[3]);
+}
+__device__ __forceinline__ void scan_st4(bf16 *p, const float *v) { st_bf16x4(p, v); }
 
 // exp(delta*A) = 2^(delta*A2); kept strictly negative so +inf*A2 is -inf, never NaN
 template <int N>
@@ -638,9 +647,9 @@ static constexpr size_t scan_bwd_v_smem_bytes() {
                             (size_t)10 * SCAN_SUB * C::CPB);
 }
 
-template <int N, int NSMAX>
+template <int N, int NSMAX, typename DT>
 __global__ void __launch_bounds__(SCAN_THREADS, 3)
-    selective_scan_bwd_kernel_v(float *__restrict__ du_out, float *__restrict__ ddt_out,
+    selective_scan_bwd_kernel_v(float *__restrict__ du_out, DT *__restrict__ ddt_out,
                                 float *__restrict__ ddt_bias, float *__restrict__ dA_log, float *__restrict__ dBm,
                                 float *__restrict__ dCm, int lddbc, float *__restrict__ dD, bf16 *__restrict__ dz,
                                 int lddz, const bf16 *__restrict__ dy, const bf16 *__restrict__ u,
@@ -894,7 +903,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
                         db4[j] += ddo[j];
                     }
                     *reinterpret_cast<float4 *>(du_out + io) = make_float4(duo[0], duo[1], duo[2], duo[3]);
-                    *reinterpret_cast<float4 *>(ddt_out + io) = make_float4(ddo[0], ddo[1], ddo[2], ddo[3]);
+                    scan_st4(ddt_out + io, ddo);
                 }
             }
         }
@@ -1130,6 +1139,8 @@ __global__ void __launch_bounds__(SCAN_THREADS, MINB)
     output((ntile - 1) * TL);
 }
 
+#include "scan_bwd_pairs.cuh"
+
 // Tile length of the fast forward (N = 4, 8) and states per lane of the fast
 // backward (N = 16: 8 states on 2 lanes); the GPU test times the
 // alternatives. On an H200 at the 130m shapes: v1 fwd TL=16 0.68 ms, TL=32
@@ -1250,8 +1261,8 @@ static inline void selective_scan_fwd(bf16 *y, bf16 *y_pre, float *states, const
 #undef SCAN_FWD_CASE
 }
 
-template <int N, int NSMAX>
-static inline void scan_bwd_fast_launch(float *du, float *ddtraw, float *ddt_bias, float *dA_log, float *dBm,
+template <int N, int NSMAX, typename DT = float>
+static inline void scan_bwd_fast_launch(float *du, DT *ddtraw, float *ddt_bias, float *dA_log, float *dBm,
                                         float *dCm, int lddbc, float *dD, bf16 *dz, int lddz, const bf16 *dy,
                                         const bf16 *u, const float *dtraw, const float *dt_bias, const float *A_log,
                                         const bf16 *Bm, const bf16 *Cm, int ldbc, const float *D, const bf16 *z,
@@ -1262,19 +1273,19 @@ static inline void scan_bwd_fast_launch(float *du, float *ddtraw, float *ddt_bia
     constexpr size_t smem = scan_bwd_v_smem_bytes<N, NSMAX>();
     static bool attr_set = false;
     if (smem > 48 * 1024 && !attr_set) {
-        CUDA_CHECK(cudaFuncSetAttribute(selective_scan_bwd_kernel_v<N, NSMAX>,
+        CUDA_CHECK(cudaFuncSetAttribute(selective_scan_bwd_kernel_v<N, NSMAX, DT>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
         attr_set = true;
     }
     dim3 grid(ceil_div_i(E, scan_cfg<N, NSMAX>::CPB), B);
-    selective_scan_bwd_kernel_v<N, NSMAX><<<grid, SCAN_THREADS, smem, st>>>(
+    selective_scan_bwd_kernel_v<N, NSMAX, DT><<<grid, SCAN_THREADS, smem, st>>>(
         du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD, dz, lddz, dy, u, dtraw, dt_bias, A_log, Bm, Cm, ldbc, D, z,
         ldz, y_pre, states, doc_start, T, E);
     CUDA_CHECK_LAST();
 }
 
-template <int N>
-static inline void scan_bwd_launch(float *du, float *ddtraw, float *ddt_bias, float *dA_log, float *dBm, float *dCm,
+template <int N, typename DT>
+static inline void scan_bwd_launch(float *du, DT *ddtraw, float *ddt_bias, float *dA_log, float *dBm, float *dCm,
                                    int lddbc, float *dD, bf16 *dz, int lddz, const bf16 *dy, const bf16 *u,
                                    const float *dtraw, const float *dt_bias, const float *A_log, const bf16 *Bm,
                                    const bf16 *Cm, int ldbc, const float *D, const bf16 *z, int ldz,
@@ -1283,8 +1294,15 @@ static inline void scan_bwd_launch(float *du, float *ddtraw, float *ddt_bias, fl
     const bool fast = E % 4 == 0 && ldz % 4 == 0 && lddz % 4 == 0 && is_aligned(u, 8) && is_aligned(dy, 8) &&
                       is_aligned(y_pre, 8) && is_aligned(z, 8) && is_aligned(dz, 8) && is_aligned(dtraw, 16) &&
                       is_aligned(du, 16) && is_aligned(ddtraw, 16);
+    if constexpr (N == 16) {
+        if (fast) {
+            scan_bwd_pairs_launch<DT>(du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD, dz, lddz, dy, u, dtraw,
+                                         dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, y_pre, states, doc_start, B, T, E, st);
+            return;
+        }
+    }
     if (fast) {
-        scan_bwd_fast_launch<N, SCAN_BWD_NSMAX>(du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD, dz, lddz, dy, u,
+        scan_bwd_fast_launch<N, SCAN_BWD_NSMAX, DT>(du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD, dz, lddz, dy, u,
                                                 dtraw, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, y_pre, states,
                                                 doc_start, B, T, E, st);
         return;
@@ -1292,24 +1310,25 @@ static inline void scan_bwd_launch(float *du, float *ddtraw, float *ddt_bias, fl
     constexpr size_t smem = scan_bwd_smem_bytes<N>();
     static bool attr_set = false;
     if (smem > 48 * 1024 && !attr_set) {
-        CUDA_CHECK(cudaFuncSetAttribute(selective_scan_bwd_kernel<N>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        CUDA_CHECK(cudaFuncSetAttribute(selective_scan_bwd_kernel<N, DT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         (int)smem));
         attr_set = true;
     }
     dim3 grid(ceil_div_i(E, scan_cfg<N>::CPB), B);
-    selective_scan_bwd_kernel<N><<<grid, SCAN_THREADS, smem, st>>>(du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD,
+    selective_scan_bwd_kernel<N, DT><<<grid, SCAN_THREADS, smem, st>>>(du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD,
                                                                    dz, lddz, dy, u, dtraw, dt_bias, A_log, Bm, Cm,
                                                                    ldbc, D, z, ldz, y_pre, states, doc_start, T, E);
     CUDA_CHECK_LAST();
 }
 
-// Backward of selective_scan_fwd. WRITTEN: du, ddtraw (BT,E) fp32 (ddtraw is
-// d loss / d dtraw = ddelta * softplus'(dtraw + dt_bias)), dz (BT,*) bf16 row
+// Backward of selective_scan_fwd. WRITTEN: du (BT,E) fp32, ddtraw (BT,E) fp32 or
+// bf16 (DT; d loss / d dtraw = ddelta * softplus'(dtraw + dt_bias)), dz (BT,*) bf16 row
 // stride lddz. ACCUMULATED (+=, atomics): ddt_bias (E), dA_log (E,N), dD (E),
 // and dBm, dCm (BT,*) fp32 row stride lddbc -- zero those two first.
 // dy (BT,E) bf16 is the gradient of the gated output y; y_pre and states are
 // what selective_scan_fwd saved for the same inputs.
-static inline void selective_scan_bwd(float *du, float *ddtraw, float *ddt_bias, float *dA_log, float *dBm,
+template <typename DT>
+static inline void selective_scan_bwd(float *du, DT *ddtraw, float *ddt_bias, float *dA_log, float *dBm,
                                       float *dCm, int lddbc, float *dD, bf16 *dz, int lddz, const bf16 *dy,
                                       const bf16 *u, const float *dtraw, const float *dt_bias, const float *A_log,
                                       const bf16 *Bm, const bf16 *Cm, int ldbc, const float *D, const bf16 *z,
@@ -1320,7 +1339,7 @@ static inline void selective_scan_bwd(float *du, float *ddtraw, float *ddt_bias,
     if (!y_pre || !states) cuda_ops_fatal("selective_scan_bwd: y_pre and states from the forward are required");
 #define SCAN_BWD_CASE(NN)                                                                                      \
     case NN:                                                                                                   \
-        scan_bwd_launch<NN>(du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD, dz, lddz, dy, u, dtraw, dt_bias, \
+        scan_bwd_launch<NN, DT>(du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD, dz, lddz, dy, u, dtraw, dt_bias, \
                             A_log, Bm, Cm, ldbc, D, z, ldz, y_pre, states, doc_start, B, T, E, st);            \
         break
     switch (N) {

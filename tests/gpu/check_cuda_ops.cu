@@ -403,17 +403,20 @@ static void rmsnorm_case(int BT, int D, bool timed) {
     // again with rstd recomputed inside the backward
     h2d(d_dinp, dinp0);
     h2d(d_dw, dw0);
-    rmsnorm_bwd(d_dinp, d_dw, d_dout, d_inp, d_w, nullptr, BT, D, 0, eps);
+    bf16 *d_dinp_bf = dalloc<bf16>(inp.size());
+    rmsnorm_bwd(d_dinp, d_dw, d_dout, d_inp, d_w, nullptr, BT, D, 0, eps, d_dinp_bf);
     std::vector<float> dinp2 = d2h(d_dinp, inp.size()), dw2 = d2h(d_dw, D);
+    std::vector<bf16> dinp2_bf = d2h(d_dinp_bf, inp.size());
+    cudaFree(d_dinp_bf);
 
     std::vector<double> xi = to_d(inp), wd = to_d(w), g = to_d(dout), outr(inp.size()), rr(BT);
     std::vector<double> dx = to_d(dinp0), dwr = to_d(dw0);
     rmsnorm_forward(outr.data(), rr.data(), xi.data(), wd.data(), BT, D, (double)eps);
     rmsnorm_backward(dx.data(), dwr.data(), g.data(), xi.data(), wd.data(), rr.data(), BT, D);
-    Cmp co, cr, cx, cw, cx2, cw2;
+    Cmp co, cr, cx, cw, cx2, cw2, cxb;
     for (size_t i = 0; i < out.size(); i++) co.add(b2d(out[i]), outr[i]);
     for (int i = 0; i < BT; i++) cr.add(rstd[i], rr[i]);
-    for (size_t i = 0; i < dinp.size(); i++) cx.add(dinp[i], dx[i]), cx2.add(dinp2[i], dx[i]);
+    for (size_t i = 0; i < dinp.size(); i++) cx.add(dinp[i], dx[i]), cx2.add(dinp2[i], dx[i]), cxb.add(b2d(dinp2_bf[i]), dx[i]);
     for (int i = 0; i < D; i++) cw.add(dw[i], dwr[i]), cw2.add(dw2[i], dwr[i]);
     const char *s = shp("BT=%d D=%d", BT, D);
     report("rmsnorm_fwd", s, "out", co.rel(), TOL_BF16, ms_f, (double)BT * D * 6);
@@ -422,6 +425,7 @@ static void rmsnorm_case(int BT, int D, bool timed) {
     report("rmsnorm_bwd", s, "dw", cw.rel(), TOL_F32);
     report("rmsnorm_bwd", s, "dinp(rs=0)", cx2.rel(), TOL_F32);
     report("rmsnorm_bwd", s, "dw(rs=0)", cw2.rel(), TOL_F32);
+    report("rmsnorm_bwd", s, "dinp bf16 copy", cxb.rel(), TOL_BF16);
     cudaFree(d_inp);
     cudaFree(d_w);
     cudaFree(d_dout);
@@ -739,12 +743,14 @@ static const FwdV g_fv[] = {
     {"fwd v2 NS=8 TL=16 B3 vBC (library)", scan_fwd_v2_launch<16, 16, 8, 3, true>},
 };
 static const BwdV g_bv[] = {
-    {"bwd v1 NS=8 (library)", scan_bwd_fast_launch<16, 8>},
+    {"bwd v3 pairs (library)", scan_bwd_pairs_launch<float>},
+    {"bwd v3 pairs, early loads", scan_bwd_pairs_launch<float, true>},
+    {"bwd v1 NS=8", scan_bwd_fast_launch<16, 8>},
     {"bwd scan_bwd16.cuh", scan_bwd16_launch<8, 128, 3>},
 };
 
 static void test_scan(bool big) {
-    if (getenv("SCAN_PROFILE")) {  // at the 130m shapes, for ncu: fwd v1, the library's fwd and bwd, scan_bwd16.cuh
+    if (getenv("SCAN_PROFILE")) {  // at the 130m shapes, for ncu: fwd v1, the library's fwd and bwd, the v1 bwd
         const int B = 16, T = 2048, E = 1536, N = 16, R = 48, ldz = 2 * E;
         ScanBufs s = scan_alloc(B, T, E, N, R, ldz, 70, 1024);
         g_scan_fwd = g_fv[0].f;

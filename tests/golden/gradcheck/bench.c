@@ -5,7 +5,7 @@
 /* bench.c: `make bench`: the fixed-shape training step of this variant on
  * synthetic tokens: tokens/s, MFU, memory, the phases and the costliest ops.
  *
- *   bench [--steps N]
+ *   bench [--steps N] [--top K]
  *
  * Template: templates/bench.c; gen fills the marked insertion points. */
 #include <stdio.h>
@@ -78,15 +78,17 @@ static rt_settings_t settings = {
 };
 
 int main(int argc, char **argv) {
-    int steps = 20;
+    int steps = 20, top = 10;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--top") && i + 1 < argc) top = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--help")) {
-            printf("usage: %s [--steps N]  (default 20)\n", argv[0]);
+            printf("usage: %s [--steps N] [--top K]  (defaults: 20 steps, the 10 costliest ops)\n", argv[0]);
             return 0;
         } else rt_die("unknown option '%s' (see --help)", argv[i]);
     }
     if (steps < 1) rt_die("--steps must be at least 1");
+    if (top < 0) rt_die("--top must not be negative");
     const rt_settings_t *s = &settings;
     optim_hparams_t h = hparams_from_settings(s);
     /* synthetic tokens: uniform over the vocabulary, every target counted */
@@ -102,7 +104,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < GRAD_ACCUM; i++) mb[i] = (model_batch_t){tok + i * n, tgt + i * n, NULL, NULL};
     model_t *m = model_create();
     model_init_weights(m, s->seed);
-    model_bench(m, &h, mb, steps);
+    model_bench(m, &h, mb, steps, top);
     free(tok);
     free(tgt);
     model_free(m);

@@ -165,8 +165,9 @@ void model_decode_step(model_t *m, int32_t token, real *logits);
  * mean loss; *grad_norm gets the norm before clipping. */
 double model_train_step(model_t *m, const model_batch_t *mb, const optim_hparams_t *h, double lr_ratio,
                         double grad_clip, double *grad_norm);
-/* `make bench`: time `steps` training steps on synthetic tokens and print the breakdown. */
-void model_bench(model_t *m, const optim_hparams_t *h, const model_batch_t *mb, int steps);
+/* `make bench`: time `steps` training steps on synthetic tokens and print the breakdown
+ * (its `top` costliest ops). */
+void model_bench(model_t *m, const optim_hparams_t *h, const model_batch_t *mb, int steps, int top);
 /* After changing model_params() in place (loading a checkpoint): make the change effective. */
 void model_params_upload(model_t *m);
 
