@@ -1028,7 +1028,8 @@ static void test_optim(bool big) {
     // Muon without Newton-Schulz (the CPU muon_update with ns_steps = 0):
     // momentum -> Frobenius normalisation -> update, batched over 3 matrices
     {
-        const int shapes[2][3] = {{37, 24, 0}, {24, 37, 1}};  // rows, cols, lr_adjust
+        // (37, 25): n % 4 != 0 and matrices off 16-byte alignment (the scalar paths of the vector kernels)
+        const int shapes[3][3] = {{37, 24, 0}, {24, 37, 1}, {37, 25, 0}};  // rows, cols, lr_adjust
         for (auto &sh : shapes) {
             const int r = sh[0], c = sh[1], adj_mode = sh[2], count = 3;
             const long per = (long)r * c, n = per * count;
