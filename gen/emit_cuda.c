@@ -54,7 +54,7 @@ static int cuda_buffers(const plan_t *p, cbuf_t *b) {
     B("XZ", "bf16", 2, BT * 2 * d.E, L * BT * 2 * d.E, "(n_layer, B*T, 2*d_inner)");
     B("XDBL", "bf16", 2, BT * X, L * BT * X, "(n_layer, B*T, dt_rank+2*d_state)");
     B("YPRE", "bf16", 2, BT * d.E, L * BT * d.E, "(n_layer, B*T, d_inner) scan output before the gate");
-    B("NORMED", "bf16", 2, 0, BT * d.D, "(B*T, d_model)");
+    B("NORMED", "bf16", 2, BT * d.D, L * BT * d.D, "(n_layer, B*T, d_model) in_proj input, kept for its weight gradient");
     B("XC", "bf16", 2, 0, BT * d.E, "(B*T, d_inner) conv output");
     B("DTRAW", "float", 4, 0, BT * d.E, "(B*T, d_inner) dt before bias+softplus");
     B("Y", "bf16", 2, 0, BT * d.E, "(B*T, d_inner) gated scan output");
@@ -65,7 +65,7 @@ static int cuda_buffers(const plan_t *p, cbuf_t *b) {
     B("DNORMED", "float", 4, 0, BT * d.D, "(B*T, d_model)");
     B("DXZ", "bf16", 2, 0, BT * 2 * d.E, "(B*T, 2*d_inner)");
     B("DY", "bf16", 2, 0, BT * d.E, "(B*T, d_inner)");
-    B("DU", "float", 4, 0, BT * d.E, "(B*T, d_inner)");
+    B("DU", "bf16", 2, 0, BT * d.E, "(B*T, d_inner) d conv output: the scan's part, plus x_proj's");
     B("DDTRAW_BF", "bf16", 2, 0, BT * d.E, "(B*T, d_inner)");
     B("DXDBL", "float", 4, 0, BT * X, "(B*T, dt_rank+2*d_state)");
     B("DXDBL_BF", "bf16", 2, 0, BT * X, "(B*T, dt_rank+2*d_state)");
@@ -148,11 +148,11 @@ static int fill_forward(emitter_t *e, sb_t *o) {
     REC("forward", -1, "embedding", 0, 8.0 * BT * d.D, "(%lld,%d)", d.BT, d.D);
     for (int l = 0; l < d.L; l++) {
         sb_printf(o, "\n    // ---- layer %d ----\n", l);
-        sb_printf(o, "    rmsnorm_fwd(NORMED, RSTD(%d), RESID(%d), PD(L%d_NORM_W), BT, %d, NORM_EPS, st);\n", l, l, l, d.D);
+        sb_printf(o, "    rmsnorm_fwd(NORMED(%d), RSTD(%d), RESID(%d), PD(L%d_NORM_W), BT, %d, NORM_EPS, st);\n", l, l, l, l, d.D);
         REC("forward", l, "rmsnorm", 4 * BT * d.D, BT * d.D * 6.0, "(%lld,%d)", d.BT, d.D);
         sb_printf(o, "    // in_proj: (B*T, %d) x (%d, %d)^T -> xz bf16\n", d.D, 2 * d.E, d.D);
-        sb_printf(o, "    linear_fwd(g, XZ(%d), CUDA_R_16BF, %d, NORMED, %d, WB(L%d_IN_PROJ_W), BT, %d, %d, 0.0f, NULL, st);\n", l,
-                  2 * d.E, d.D, l, d.D, 2 * d.E);
+        sb_printf(o, "    linear_fwd(g, XZ(%d), CUDA_R_16BF, %d, NORMED(%d), %d, WB(L%d_IN_PROJ_W), BT, %d, %d, 0.0f, NULL, st);\n", l,
+                  2 * d.E, l, d.D, l, d.D, 2 * d.E);
         REC("forward", l, "in_proj", 2 * BT * d.D * 2 * d.E, 2.0 * (BT * d.D + 2.0 * d.E * d.D + BT * 2 * d.E),
                     "(%lld,%d) x (%d,%d)^T", d.BT, d.D, 2 * d.E, d.D);
         sb_printf(o, "    conv1d_silu_fwd(XC, XZ(%d), %d, PD(L%d_CONV1D_W), PD(L%d_CONV1D_B), %s, nb, %d, %d, %d, st);\n", l, 2 * d.E,
@@ -249,7 +249,7 @@ static int fill_backward(emitter_t *e, sb_t *o) {
                     d.R, d.E, d.R);
         sb_printf(o, "    cast_f32_to_bf16(DXDBL_BF, DXDBL, (long)BT * %d, st);\n", X);
         sb_printf(o, "    linear_bwd_w(g, GD(L%d_X_PROJ_W), DXDBL_BF, %d, XC, %d, BT, %d, %d, st);\n", l, X, d.E, d.E, X);
-        sb_printf(o, "    linear_bwd_x(g, DU, CUDA_R_32F, %d, DXDBL_BF, %d, WB(L%d_X_PROJ_W), BT, %d, %d, 1.0f, st);\n", d.E, X, l, d.E,
+        sb_printf(o, "    linear_bwd_x(g, DU, CUDA_R_16BF, %d, DXDBL_BF, %d, WB(L%d_X_PROJ_W), BT, %d, %d, 1.0f, st);\n", d.E, X, l, d.E,
                   X);
         REC("backward", l, "x_proj", 4 * BT * d.E * X, 2.0 * BT * d.E + 8.0 * BT * d.E + 4.0 * BT * X, "(%lld,%d) x (%d,%d)^T",
                     d.BT, d.E, X, d.E);
@@ -257,8 +257,7 @@ static int fill_backward(emitter_t *e, sb_t *o) {
                      "                    MICRO_BATCH, %d, %d, %d, st);\n",
                   2 * d.E, l, l, l, 2 * d.E, l, l, ds, d.T, d.E, d.K);
         REC("backward", l, "conv1d_silu", BT * d.E * (6.0 * d.K + 10), BT * d.E * 8.0, "(%d,%d,%d) k=%d", d.B, d.T, d.E, d.K);
-        sb_printf(o, "    rmsnorm_fwd(NORMED, NULL, RESID(%d), PD(L%d_NORM_W), BT, %d, NORM_EPS, st);  // recompute\n", l, l, d.D);
-        sb_printf(o, "    linear_bwd_w(g, GD(L%d_IN_PROJ_W), DXZ, %d, NORMED, %d, BT, %d, %d, st);\n", l, 2 * d.E, d.D, d.D, 2 * d.E);
+        sb_printf(o, "    linear_bwd_w(g, GD(L%d_IN_PROJ_W), DXZ, %d, NORMED(%d), %d, BT, %d, %d, st);\n", l, 2 * d.E, l, d.D, d.D, 2 * d.E);
         sb_printf(o, "    linear_bwd_x(g, DNORMED, CUDA_R_32F, %d, DXZ, %d, WB(L%d_IN_PROJ_W), BT, %d, %d, 0.0f, st);\n", d.D, 2 * d.E,
                   l, d.D, 2 * d.E);
         REC("backward", l, "in_proj", 4 * BT * d.D * 2 * d.E, 2.0 * (2 * BT * 2 * d.E + BT * d.D) + 4.0 * BT * d.D,

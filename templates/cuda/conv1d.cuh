@@ -10,7 +10,7 @@
 //   dx[s] = sum over the t whose window holds s of dpre[t]*w[k]   (WRITTEN)
 //   dw[e,k] += sum_t dpre[t]*x[s];  dbias[e] += sum_t dpre[t]     (accumulated)
 //
-// Memory-bound: fwd moves 2+2 bytes an element, bwd 2+4+2.
+// Memory-bound: fwd moves 2+2 bytes an element, bwd 2+4+2 (2+2+2 with a bf16 dout).
 #pragma once
 
 #include <type_traits>
@@ -50,6 +50,10 @@ __device__ __forceinline__ void conv_st_bf16(bf16 *p, const float *v) {
     }
 }
 
+// the backward's incoming gradient: fp32 or bf16
+template <int VEC>
+__device__ __forceinline__ void conv_ld_grad(const bf16 *p, float *v) { conv_ld_bf16<VEC>(p, v); }
+
 template <int VEC>
 __device__ __forceinline__ void conv_ld_f32(const float *p, float *v) {
     if (VEC % 4 == 0) {
@@ -63,6 +67,8 @@ __device__ __forceinline__ void conv_ld_f32(const float *p, float *v) {
         for (int j = 0; j < VEC; j++) v[j] = p[j];
     }
 }
+template <int VEC>
+__device__ __forceinline__ void conv_ld_grad(const float *p, float *v) { conv_ld_f32<VEC>(p, v); }
 
 // First tap that counts at step t: with fl's bit j = doc_start of row t-j,
 // taps k < kmin read rows before t's document start (row t-(K-1)+k, so the
@@ -202,10 +208,10 @@ __device__ __forceinline__ void conv_prefetch_l2(const void *p) {
 // atomicAdd per value and block.
 #define CONV_BWD_TY 8
 
-template <int K, int VEC>
+template <int K, int VEC, typename GT>
 __global__ void __launch_bounds__(32 * CONV_BWD_TY)
     conv1d_silu_bwd_kernel(bf16 *__restrict__ dx, int lddx, float *__restrict__ dw, float *__restrict__ dbias,
-                           const float *__restrict__ dout, const bf16 *__restrict__ x, int ldx,
+                           const GT *__restrict__ dout, const bf16 *__restrict__ x, int ldx,
                            const float *__restrict__ w, const float *__restrict__ bias,
                            const uint8_t *__restrict__ doc_start, int B, int T, int E) {
     __shared__ float red[CONV_BWD_TY][33];
@@ -229,7 +235,7 @@ __global__ void __launch_bounds__(32 * CONV_BWD_TY)
          r += (long)gridDim.y * CONV_BWD_TY) {
         int b = (int)(r / nrun), ta = (int)(r % nrun) * CONV_RUN, tb = min(T, ta + CONV_RUN);
         const bf16 *xb = x + (size_t)b * T * ldx + e0;
-        const float *gb = dout + (size_t)b * T * E + e0;
+        const GT *gb = dout + (size_t)b * T * E + e0;
         bf16 *dxb = dx + (size_t)b * T * lddx + e0;
         const uint8_t *ds = doc_start ? doc_start + (size_t)b * T : nullptr;
         // inside step t: xw[j] = x row t-j, dp[j] = dpre[t-j], fl's bit j = doc
@@ -256,7 +262,7 @@ __global__ void __launch_bounds__(32 * CONV_BWD_TY)
         const int tend = tb + K - 1;
         float nx[VEC], ng[VEC];
         conv_ld_bf16<VEC>(xb + (size_t)ta * ldx, nx);
-        conv_ld_f32<VEC>(gb + (size_t)ta * E, ng);
+        conv_ld_grad<VEC>(gb + (size_t)ta * E, ng);
         for (int t = ta; t < tend; t++) {
 #pragma unroll
             for (int j = K - 1; j > 0; j--) {
@@ -273,7 +279,7 @@ __global__ void __launch_bounds__(32 * CONV_BWD_TY)
                 for (int q = 0; q < VEC; q++) xw[0][q] = nx[q], g[q] = ng[q];
                 if (t + 1 < T && t + 1 < tend) {  // prefetch
                     conv_ld_bf16<VEC>(xb + (size_t)(t + 1) * ldx, nx);
-                    conv_ld_f32<VEC>(gb + (size_t)(t + 1) * E, ng);
+                    conv_ld_grad<VEC>(gb + (size_t)(t + 1) * E, ng);
                 }
                 // and rows a few steps ahead into L2 (no registers held), so
                 // the loads above wait on L2 rather than on HBM
@@ -341,14 +347,14 @@ __global__ void __launch_bounds__(32 * CONV_BWD_TY)
     }
 }
 
-template <int K>
-static inline void conv1d_bwd_launch(bf16 *dx, int lddx, float *dw, float *dbias, const float *dout, const bf16 *x,
+template <int K, typename GT>
+static inline void conv1d_bwd_launch(bf16 *dx, int lddx, float *dw, float *dbias, const GT *dout, const bf16 *x,
                                      int ldx, const float *w, const float *bias, const uint8_t *doc_start, int B,
                                      int T, int E, cudaStream_t st) {
     long nwork = (long)B * ((T + CONV_RUN - 1) / CONV_RUN);
     dim3 block(32, CONV_BWD_TY);
     bool v4 = E % 4 == 0 && ldx % 4 == 0 && lddx % 4 == 0 && is_aligned(x, 8) && is_aligned(dx, 8) &&
-              is_aligned(dout, 16);
+              is_aligned(dout, 4 * sizeof(GT));
     int VEC = v4 ? 4 : 1;
     int gx = ceil_div_i(E / VEC, 32);
     // enough blocks for ~4 per multiprocessor, but each thread gets >= 2 runs
@@ -358,15 +364,17 @@ static inline void conv1d_bwd_launch(bf16 *dx, int lddx, float *dw, float *dbias
     if (gy < 1) gy = 1;
     dim3 grid(gx, (unsigned)gy);
     if (v4)
-        conv1d_silu_bwd_kernel<K, 4><<<grid, block, 0, st>>>(dx, lddx, dw, dbias, dout, x, ldx, w, bias, doc_start, B,
+        conv1d_silu_bwd_kernel<K, 4, GT><<<grid, block, 0, st>>>(dx, lddx, dw, dbias, dout, x, ldx, w, bias, doc_start, B,
                                                              T, E);
     else
-        conv1d_silu_bwd_kernel<K, 1><<<grid, block, 0, st>>>(dx, lddx, dw, dbias, dout, x, ldx, w, bias, doc_start, B,
+        conv1d_silu_bwd_kernel<K, 1, GT><<<grid, block, 0, st>>>(dx, lddx, dw, dbias, dout, x, ldx, w, bias, doc_start, B,
                                                              T, E);
     CUDA_CHECK_LAST();
 }
 
-static inline void conv1d_silu_bwd(bf16 *dx, int lddx, float *dw, float *dbias, const float *dout, const bf16 *x,
+// dout: fp32 or bf16 (GT)
+template <typename GT>
+static inline void conv1d_silu_bwd(bf16 *dx, int lddx, float *dw, float *dbias, const GT *dout, const bf16 *x,
                                    int ldx, const float *w, const float *bias, const uint8_t *doc_start, int B, int T,
                                    int E, int K, cudaStream_t st) {
     if (B <= 0 || T <= 0 || E <= 0) return;

@@ -7,6 +7,12 @@
 // (gradient accumulation, the residual add). Descriptors and the chosen
 // algorithm are cached per shape, so after the first step a call costs one
 // cublasLtMatmul, and everything is CUDA-graph capturable.
+//
+// The algorithm: cuBLASLt's heuristic proposes up to GEMM_CANDIDATES; at a
+// shape's first call (outside graph capture) each is timed on the call's own
+// operands and the fastest kept. The output is saved first and put back after,
+// so an accumulating product (beta = 1 into its own output) is not disturbed.
+// GEMM_CANDIDATES = 1 takes the heuristic's first choice untimed.
 #pragma once
 #include <cublasLt.h>
 #include <cuda_bf16.h>
@@ -39,6 +45,10 @@ struct gemm_plan {
     cublasLtMatmulAlgo_t algo;
 };
 
+#ifndef GEMM_CANDIDATES
+#define GEMM_CANDIDATES 8
+#endif
+
 struct gemm_ctx {
     cublasLtHandle_t handle;
     void *workspace;
@@ -46,6 +56,13 @@ struct gemm_ctx {
     gemm_plan plans[256];
     int n_plans;
 };
+
+// bytes of a (rows, cols) column-major matrix with leading dimension ld, strided-batched
+static size_t gemm_matrix_bytes(cudaDataType_t t, int rows, int cols, int ld, int batch, long long stride) {
+    const size_t es = t == CUDA_R_32F ? 4 : 2;
+    const size_t one = ((size_t)ld * (cols - 1) + rows) * es;
+    return batch > 1 ? (size_t)stride * es * (batch - 1) + one : one;
+}
 
 static void gemm_init(gemm_ctx *g, void *workspace, size_t workspace_bytes) {
     memset(g, 0, sizeof *g);
@@ -76,7 +93,50 @@ static cublasLtMatrixLayout_t gemm_layout(cudaDataType_t t, int rows, int cols, 
     return l;
 }
 
-static gemm_plan *gemm_plan_for(gemm_ctx *g, const gemm_key *k) {
+// Runs D = alpha op(A) op(B) + beta C with each candidate algorithm (one
+// warm-up, then the mean of 3) and returns the index of the fastest.
+static int gemm_pick(gemm_ctx *g, gemm_plan *p, const cublasLtMatmulHeuristicResult_t *res, int found, const void *A,
+                     const void *B, float beta, const void *C, void *D, float alpha, cudaStream_t st) {
+    const gemm_key *k = &p->key;
+    const size_t dbytes = gemm_matrix_bytes(k->ct, k->m, k->n, k->ldd, k->batch, k->sd);
+    void *saved = NULL;
+    if (cudaMalloc(&saved, dbytes) != cudaSuccess) {  // no room to time them: the heuristic's first choice
+        (void)cudaGetLastError();
+        return 0;
+    }
+    CUDA_CHECK(cudaMemcpyAsync(saved, D, dbytes, cudaMemcpyDeviceToDevice, st));
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    int best = 0;
+    float best_ms = 1e30f;
+    for (int i = 0; i < found; i++) {
+        if (res[i].state != CUBLAS_STATUS_SUCCESS) continue;
+        cublasStatus_t ok = cublasLtMatmul(g->handle, p->op, &alpha, A, p->a, B, p->b, &beta, C, p->c, D, p->d, &res[i].algo,
+                                           g->workspace, g->workspace_bytes, st);
+        if (ok != CUBLAS_STATUS_SUCCESS) continue;  // this candidate cannot run these operands: skip it
+        CUDA_CHECK(cudaEventRecord(e0, st));
+        for (int r = 0; r < 3; r++)
+            CUBLAS_CHECK(cublasLtMatmul(g->handle, p->op, &alpha, A, p->a, B, p->b, &beta, C, p->c, D, p->d, &res[i].algo,
+                                        g->workspace, g->workspace_bytes, st));
+        CUDA_CHECK(cudaEventRecord(e1, st));
+        CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms = 0;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        // the same result on a copy restored each time: the output of an
+        // accumulating product was changed by the runs above
+        CUDA_CHECK(cudaMemcpyAsync(D, saved, dbytes, cudaMemcpyDeviceToDevice, st));
+        if (ms < best_ms) best_ms = ms, best = i;
+    }
+    CUDA_CHECK(cudaStreamSynchronize(st));
+    CUDA_CHECK(cudaEventDestroy(e0));
+    CUDA_CHECK(cudaEventDestroy(e1));
+    CUDA_CHECK(cudaFree(saved));
+    return best;
+}
+
+static gemm_plan *gemm_plan_for(gemm_ctx *g, const gemm_key *k, const void *A, const void *B, float beta, const void *C,
+                                void *D, float alpha, cudaStream_t st) {
     for (int i = 0; i < g->n_plans; i++)
         if (!memcmp(&g->plans[i].key, k, sizeof *k)) return &g->plans[i];
     if (g->n_plans == 256) {
@@ -98,16 +158,20 @@ static gemm_plan *gemm_plan_for(gemm_ctx *g, const gemm_key *k) {
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &g->workspace_bytes,
                                                       sizeof g->workspace_bytes));
-    cublasLtMatmulHeuristicResult_t res;
+    cublasLtMatmulHeuristicResult_t res[GEMM_CANDIDATES];
     int found = 0;
-    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(g->handle, p->op, p->a, p->b, p->c, p->d, pref, 1, &res, &found));
+    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(g->handle, p->op, p->a, p->b, p->c, p->d, pref, GEMM_CANDIDATES, res, &found));
     cublasLtMatmulPreferenceDestroy(pref);
     if (!found) {
         fprintf(stderr, "%s:%d: cuBLASLt has no algorithm for m=%d n=%d k=%d (ta=%d tb=%d)\n", __FILE__, __LINE__, k->m, k->n,
                 k->k, k->ta, k->tb);
         exit(1);
     }
-    p->algo = res.algo;
+    int pick = 0;
+    cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+    CUDA_CHECK(cudaStreamIsCapturing(st, &cap));
+    if (found > 1 && cap == cudaStreamCaptureStatusNone) pick = gemm_pick(g, p, res, found, A, B, beta, C, D, alpha, st);
+    p->algo = res[pick].algo;
     return p;
 }
 
@@ -120,7 +184,7 @@ static void gemm_raw(gemm_ctx *g, int ta, int tb, int m, int n, int k, const voi
     key.ta = ta, key.tb = tb, key.m = m, key.n = n, key.k = k, key.lda = lda, key.ldb = ldb, key.ldc = ldc, key.ldd = ldd;
     key.batch = batch, key.sa = sa, key.sb = sb, key.sc = sc, key.sd = sd, key.at = at, key.bt = bt, key.ct = ct;
     key.beta_nonzero = beta != 0.0f;
-    gemm_plan *p = gemm_plan_for(g, &key);
+    gemm_plan *p = gemm_plan_for(g, &key, A, B, beta, C ? C : D, D, alpha, st);
     CUBLAS_CHECK(cublasLtMatmul(g->handle, p->op, &alpha, A, p->a, B, p->b, &beta, C ? C : D, p->c, D, p->d, &p->algo,
                                 g->workspace, g->workspace_bytes, st));
 }

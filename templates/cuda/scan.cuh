@@ -233,7 +233,7 @@ static constexpr size_t scan_bwd_smem_bytes() {
 
 template <int N, typename DT>
 __global__ void __launch_bounds__(SCAN_THREADS, 3)
-    selective_scan_bwd_kernel(float *__restrict__ du_out, DT *__restrict__ ddt_out, float *__restrict__ ddt_bias,
+    selective_scan_bwd_kernel(DT *__restrict__ du_out, DT *__restrict__ ddt_out, float *__restrict__ ddt_bias,
                               float *__restrict__ dA_log, float *__restrict__ dBm, float *__restrict__ dCm, int lddbc,
                               float *__restrict__ dD, bf16 *__restrict__ dz, int lddz, const bf16 *__restrict__ dy,
                               const bf16 *__restrict__ u, const float *__restrict__ dtraw,
@@ -395,7 +395,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
                     }
                     if (valid && g == 0) {
                         const size_t io = bt * E + e;
-                        du_out[io] = fmaf(dyg, Dv, du_acc);
+                        scan_st(du_out + io, fmaf(dyg, Dv, du_acc));
                         const float ddt = dd_acc * csg[i];
                         scan_st(ddt_out + io, ddt);
                         dbias_acc += ddt;
@@ -649,7 +649,7 @@ static constexpr size_t scan_bwd_v_smem_bytes() {
 
 template <int N, int NSMAX, typename DT>
 __global__ void __launch_bounds__(SCAN_THREADS, 3)
-    selective_scan_bwd_kernel_v(float *__restrict__ du_out, DT *__restrict__ ddt_out,
+    selective_scan_bwd_kernel_v(DT *__restrict__ du_out, DT *__restrict__ ddt_out,
                                 float *__restrict__ ddt_bias, float *__restrict__ dA_log, float *__restrict__ dBm,
                                 float *__restrict__ dCm, int lddbc, float *__restrict__ dD, bf16 *__restrict__ dz,
                                 int lddz, const bf16 *__restrict__ dy, const bf16 *__restrict__ u,
@@ -902,7 +902,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
                         ddo[j] = fmaf(ku[jj][j], S1v[j], LN2_F * S2v[j]) * ksg[jj][j];
                         db4[j] += ddo[j];
                     }
-                    *reinterpret_cast<float4 *>(du_out + io) = make_float4(duo[0], duo[1], duo[2], duo[3]);
+                    scan_st4(du_out + io, duo);
                     scan_st4(ddt_out + io, ddo);
                 }
             }
@@ -1262,7 +1262,7 @@ static inline void selective_scan_fwd(bf16 *y, bf16 *y_pre, float *states, const
 }
 
 template <int N, int NSMAX, typename DT = float>
-static inline void scan_bwd_fast_launch(float *du, DT *ddtraw, float *ddt_bias, float *dA_log, float *dBm,
+static inline void scan_bwd_fast_launch(DT *du, DT *ddtraw, float *ddt_bias, float *dA_log, float *dBm,
                                         float *dCm, int lddbc, float *dD, bf16 *dz, int lddz, const bf16 *dy,
                                         const bf16 *u, const float *dtraw, const float *dt_bias, const float *A_log,
                                         const bf16 *Bm, const bf16 *Cm, int ldbc, const float *D, const bf16 *z,
@@ -1285,7 +1285,7 @@ static inline void scan_bwd_fast_launch(float *du, DT *ddtraw, float *ddt_bias, 
 }
 
 template <int N, typename DT>
-static inline void scan_bwd_launch(float *du, DT *ddtraw, float *ddt_bias, float *dA_log, float *dBm, float *dCm,
+static inline void scan_bwd_launch(DT *du, DT *ddtraw, float *ddt_bias, float *dA_log, float *dBm, float *dCm,
                                    int lddbc, float *dD, bf16 *dz, int lddz, const bf16 *dy, const bf16 *u,
                                    const float *dtraw, const float *dt_bias, const float *A_log, const bf16 *Bm,
                                    const bf16 *Cm, int ldbc, const float *D, const bf16 *z, int ldz,
@@ -1321,14 +1321,15 @@ static inline void scan_bwd_launch(float *du, DT *ddtraw, float *ddt_bias, float
     CUDA_CHECK_LAST();
 }
 
-// Backward of selective_scan_fwd. WRITTEN: du (BT,E) fp32, ddtraw (BT,E) fp32 or
-// bf16 (DT; d loss / d dtraw = ddelta * softplus'(dtraw + dt_bias)), dz (BT,*) bf16 row
+// Backward of selective_scan_fwd. WRITTEN: du, ddtraw (BT,E), both fp32 or both
+// bf16 (DT; ddtraw is d loss / d dtraw = ddelta * softplus'(dtraw + dt_bias);
+// the model takes bf16: GEMM operands and a conv input), dz (BT,*) bf16 row
 // stride lddz. ACCUMULATED (+=, atomics): ddt_bias (E), dA_log (E,N), dD (E),
 // and dBm, dCm (BT,*) fp32 row stride lddbc -- zero those two first.
 // dy (BT,E) bf16 is the gradient of the gated output y; y_pre and states are
 // what selective_scan_fwd saved for the same inputs.
 template <typename DT>
-static inline void selective_scan_bwd(float *du, DT *ddtraw, float *ddt_bias, float *dA_log, float *dBm,
+static inline void selective_scan_bwd(DT *du, DT *ddtraw, float *ddt_bias, float *dA_log, float *dBm,
                                       float *dCm, int lddbc, float *dD, bf16 *dz, int lddz, const bf16 *dy,
                                       const bf16 *u, const float *dtraw, const float *dt_bias, const float *A_log,
                                       const bf16 *Bm, const bf16 *Cm, int ldbc, const float *D, const bf16 *z,

@@ -51,12 +51,6 @@ static constexpr size_t scan_bwd_pairs_smem_bytes() {
                             + (size_t)SB_LS * SB_CPB * 2);                      // sS: (S1, S2) of a sub-chunk
 }
 
-__device__ __forceinline__ void sb_store(float *p, float v) { *p = v; }
-__device__ __forceinline__ void sb_store(bf16 *p, float v) { *p = f2bf(v); }
-__device__ __forceinline__ void sb_store4(float *p, const float *v) {
-    *reinterpret_cast<float4 *>(p) = make_float4(v[0], v[1], v[2], v[3]);
-}
-__device__ __forceinline__ void sb_store4(bf16 *p, const float *v) { st_bf16x4(p, v); }
 __device__ __forceinline__ void sb_store2(float *p, float a, float b) { *reinterpret_cast<float2 *>(p) = make_float2(a, b); }
 __device__ __forceinline__ void sb_store2(bf16 *p, float a, float b) {
     *reinterpret_cast<__nv_bfloat162 *>(p) = __floats2bfloat162_rn(a, b);
@@ -72,13 +66,13 @@ __device__ __forceinline__ float sb_dsoftplus_from_d(float d) {
     return d < 0.01f ? ser : 1.0f - __expf(-d);
 }
 
-// DT: float or bf16, the type of ddt_out. VBC: B/C rows 16-byte aligned.
+// DT: float or bf16, the type of du_out and ddt_out. VBC: B/C rows 16-byte aligned.
 // EARLY: load a chunk's inputs during the previous chunk's last outputs
 // (H200, 130m shapes: 1.47 ms against 1.29 at the chunk's start: the loaded
 // registers spill, 256 bytes a thread).
 template <typename DT, bool VBC, bool EARLY = false>
 __global__ void __launch_bounds__(SCAN_THREADS, 3)
-    selective_scan_bwd_kernel_pairs(float *__restrict__ du_out, DT *__restrict__ ddt_out,
+    selective_scan_bwd_kernel_pairs(DT *__restrict__ du_out, DT *__restrict__ ddt_out,
                                     float *__restrict__ ddt_bias, float *__restrict__ dA_log,
                                     float *__restrict__ dBm, float *__restrict__ dCm, int lddbc,
                                     float *__restrict__ dD, bf16 *__restrict__ dz, int lddz,
@@ -209,7 +203,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
                     float o[4];
 #pragma unroll
                     for (int k = 0; k < 4; k++) o[k] = v[4 * g4 + (k ^ pp)];
-                    sb_store4(sBC + pp * BCS + i * 32 + col + 4 * g4, o);
+                    scan_st4(sBC + pp * BCS + i * 32 + col + 4 * g4, o);
                 }
             }
         }
@@ -365,7 +359,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
                     ddo[j] = fmaf(ku[j], S1v[j], LN2_F * S2v[j]) * ksg[j];
                     db2[j] += ddo[j];
                 }
-                *reinterpret_cast<float2 *>(du_out + io) = make_float2(duo[0], duo[1]);
+                sb_store2(du_out + io, duo[0], duo[1]);
                 sb_store2(ddt_out + io, ddo[0], ddo[1]);
             }
         };
@@ -393,7 +387,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
 }
 
 template <typename DT, bool EARLY = false>
-static inline void scan_bwd_pairs_launch(float *du, DT *ddtraw, float *ddt_bias, float *dA_log, float *dBm,
+static inline void scan_bwd_pairs_launch(DT *du, DT *ddtraw, float *ddt_bias, float *dA_log, float *dBm,
                                          float *dCm, int lddbc, float *dD, bf16 *dz, int lddz, const bf16 *dy,
                                          const bf16 *u, const float *dtraw, const float *dt_bias, const float *A_log,
                                          const bf16 *Bm, const bf16 *Cm, int ldbc, const float *D, const bf16 *z,

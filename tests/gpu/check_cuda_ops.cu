@@ -499,6 +499,33 @@ static void conv_case(int B, int T, int E, int K, int ldx, int lddx, bool docs, 
     report("conv1d_silu_bwd", s, "dx pad", (double)bad, TOL_EXACT);
     report("conv1d_silu_bwd", s, "dw", cw.rel(), TOL_F32);
     report("conv1d_silu_bwd", s, "dbias", cb.rel(), TOL_F32);
+    {
+        // again with a bf16 dout (the model's): the reference gets the same rounded values
+        std::vector<bf16> dout_b(BT * E);
+        for (size_t i = 0; i < dout_b.size(); i++) dout_b[i] = f2b(dout[i]);
+        bf16 *d_dout_b = dalloc<bf16>(BT * E);
+        h2d(d_dout_b, dout_b);
+        double ms_bb = -1;
+        if (timed) ms_bb = time_ms([&] { conv1d_silu_bwd(d_dx, lddx, d_dw, d_db, d_dout_b, d_x, ldx, d_w, d_bias, ds, B, T, E, K, 0); }, 10);
+        h2d(d_dw, dw0);
+        h2d(d_db, db0);
+        conv1d_silu_bwd(d_dx, lddx, d_dw, d_db, d_dout_b, d_x, ldx, d_w, d_bias, ds, B, T, E, K, 0);
+        std::vector<bf16> dx2 = d2h(d_dx, BT * lddx);
+        std::vector<float> dw2 = d2h(d_dw, (size_t)E * K), db2 = d2h(d_db, E);
+        std::vector<double> gb(BT * E), dxr2(BT * lddx, 0.0), dwr2 = to_d(dw0), dbr2 = to_d(db0);
+        for (size_t i = 0; i < gb.size(); i++) gb[i] = b2d(dout_b[i]);
+        conv1d_silu_backward(dxr2.data(), lddx, dwr2.data(), dbr2.data(), gb.data(), xd.data(), ldx, wd.data(), bd.data(),
+                             dsp, B, T, E, K);
+        Cmp cx2, cw2, cb2;
+        for (size_t bt = 0; bt < BT; bt++)
+            for (int c = 0; c < E; c++) cx2.add(b2d(dx2[bt * lddx + c]), dxr2[bt * lddx + c]);
+        for (size_t i = 0; i < dw2.size(); i++) cw2.add(dw2[i], dwr2[i]);
+        for (int i = 0; i < E; i++) cb2.add(db2[i], dbr2[i]);
+        report("conv1d_silu_bwd", s, "dx (bf16 dout)", cx2.rel(), TOL_BF16, ms_bb, (double)BT * E * 6);
+        report("conv1d_silu_bwd", s, "dw (bf16 dout)", cw2.rel(), TOL_F32);
+        report("conv1d_silu_bwd", s, "dbias (bf16 dout)", cb2.rel(), TOL_F32);
+        cudaFree(d_dout_b);
+    }
     cudaFree(d_w);
     cudaFree(d_bias);
     cudaFree(d_dout);
