@@ -62,7 +62,7 @@ static int cuda_buffers(const plan_t *p, cbuf_t *b) {
     B("RSTDF", "float", 4, 0, BT, "(B*T)");
     B("DRESID", "float", 4, 0, BT * d.D, "(B*T, d_model)");
     B("DRESID_BF", "bf16", 2, 0, BT * d.D, "(B*T, d_model)");
-    B("DNORMED", "float", 4, 0, BT * d.D, "(B*T, d_model)");
+    B("DNORMED", "bf16", 2, 0, BT * d.D, "(B*T, d_model) d of a norm's output (the GEMMs' input gradient)");
     B("DXZ", "bf16", 2, 0, BT * 2 * d.E, "(B*T, 2*d_inner)");
     B("DY", "bf16", 2, 0, BT * d.E, "(B*T, d_inner)");
     B("DU", "bf16", 2, 0, BT * d.E, "(B*T, d_inner) d conv output: the scan's part, plus x_proj's");
@@ -210,7 +210,7 @@ static int fill_backward(emitter_t *e, sb_t *o) {
     sb_printf(o, "        linear_fwd(g, LOGITS, CUDA_R_16BF, %d, x, %d, WB(EMBEDDING_W), n, %d, %d, 0.0f, NULL, st);\n", d.Vp, d.D,
               d.D, d.Vp);
     sb_printf(o, "        xent_fwd_bwd(LOGITS, loss, tgt + c0, mask + c0, n, %d, dscale, st);\n", d.Vp);
-    sb_printf(o, "        linear_bwd_x(g, DNORMED + (size_t)c0 * %d, CUDA_R_32F, %d, LOGITS, %d, WB(EMBEDDING_W), n, %d, %d, 0.0f, st);\n",
+    sb_printf(o, "        linear_bwd_x(g, DNORMED + (size_t)c0 * %d, CUDA_R_16BF, %d, LOGITS, %d, WB(EMBEDDING_W), n, %d, %d, 0.0f, st);\n",
               d.D, d.D, d.Vp, d.D, d.Vp);
     sb_printf(o, "        linear_bwd_w(g, GD(EMBEDDING_W), LOGITS, %d, x, %d, n, %d, %d, st);\n    }\n", d.Vp, d.D, d.D, d.Vp);
     REC("forward", -1, "lmhead_xent", 2 * BT * d.D * d.Vp + 5 * BT * d.Vp, 2.0 * d.Vp * d.D + 2.0 * BT * d.D + 4.0 * BT * d.Vp,
@@ -258,7 +258,7 @@ static int fill_backward(emitter_t *e, sb_t *o) {
                   2 * d.E, l, l, l, 2 * d.E, l, l, ds, d.T, d.E, d.K);
         REC("backward", l, "conv1d_silu", BT * d.E * (6.0 * d.K + 10), BT * d.E * 8.0, "(%d,%d,%d) k=%d", d.B, d.T, d.E, d.K);
         sb_printf(o, "    linear_bwd_w(g, GD(L%d_IN_PROJ_W), DXZ, %d, NORMED(%d), %d, BT, %d, %d, st);\n", l, 2 * d.E, l, d.D, d.D, 2 * d.E);
-        sb_printf(o, "    linear_bwd_x(g, DNORMED, CUDA_R_32F, %d, DXZ, %d, WB(L%d_IN_PROJ_W), BT, %d, %d, 0.0f, st);\n", d.D, 2 * d.E,
+        sb_printf(o, "    linear_bwd_x(g, DNORMED, CUDA_R_16BF, %d, DXZ, %d, WB(L%d_IN_PROJ_W), BT, %d, %d, 0.0f, st);\n", d.D, 2 * d.E,
                   l, d.D, 2 * d.E);
         REC("backward", l, "in_proj", 4 * BT * d.D * 2 * d.E, 2.0 * (2 * BT * 2 * d.E + BT * d.D) + 4.0 * BT * d.D,
                     "(%lld,%d) x (%d,%d)^T", d.BT, d.D, 2 * d.E, d.D);

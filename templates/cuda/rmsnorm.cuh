@@ -7,7 +7,8 @@
 //   dw[c]      += sum_bt dout[bt,c] * inp[bt,c] * rstd[bt]
 //
 // One warp per row (D = 768 is 24 values a lane); rows are read twice, the
-// second time from L1. Memory-bound: fwd moves 4+2 bytes an element, bwd 16.
+// second time from L1. Memory-bound: fwd moves 4+2 bytes an element, bwd 16
+// (14 with a bf16 dout, +2 with the bf16 copy of dinp).
 #pragma once
 
 #include "common.cuh"
@@ -19,6 +20,18 @@ __device__ __forceinline__ void ld_f32(const float *p, float *v) {
         v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
     } else {
         v[0] = *p;
+    }
+}
+// the same from bf16 (the backward's dout may be either)
+template <int VEC>
+__device__ __forceinline__ void ld_f32(const bf16 *p, float *v) {
+    if (VEC == 4) {
+        uint2 t = *reinterpret_cast<const uint2 *>(p);
+        float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&t.x));
+        float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&t.y));
+        v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+    } else {
+        v[0] = bf2f(*p);
     }
 }
 
@@ -77,8 +90,8 @@ static inline void rmsnorm_fwd(bf16 *out, float *rstd, const float *inp, const f
 // rows and does one atomicAdd per column. rstd NULL: recomputed (eps needed).
 // dinp_bf16 (or NULL) gets a bf16 copy of the updated dinp: the next layer's
 // out_proj backward reads it as a GEMM operand, with no separate cast pass.
-template <int VEC>
-__global__ void rmsnorm_bwd_kernel(float *__restrict__ dinp, float *__restrict__ dw, const float *__restrict__ dout,
+template <int VEC, typename GT>
+__global__ void rmsnorm_bwd_kernel(float *__restrict__ dinp, float *__restrict__ dw, const GT *__restrict__ dout,
                                    const float *__restrict__ inp, const float *__restrict__ w,
                                    const float *__restrict__ rstd, int BT, int D, float eps,
                                    bf16 *__restrict__ dinp_bf16) {
@@ -88,7 +101,8 @@ __global__ void rmsnorm_bwd_kernel(float *__restrict__ dinp, float *__restrict__
     for (int c = threadIdx.x; c < nw * D; c += blockDim.x) dw_s[c] = 0.0f;
     __syncthreads();
     for (long row = (long)blockIdx.x * nw + wid; row < BT; row += (long)gridDim.x * nw) {
-        const float *x = inp + row * D, *g = dout + row * D;
+        const float *x = inp + row * D;
+        const GT *g = dout + row * D;
         float r = rstd ? rstd[row] : rms_rstd_row<VEC>(x, D, eps, lane);
         float dot = 0.0f;
         for (int c = lane * VEC; c < D; c += 32 * VEC) {
@@ -141,8 +155,9 @@ float av[VEC];
 }
 
 // eps is only used when rstd is NULL (then rstd is recomputed from inp).
-// dinp_bf16: NULL, or (BT, D) bf16 that gets a copy of the updated dinp.
-static inline void rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+// dout: fp32 or bf16 (GT). dinp_bf16: NULL, or (BT, D) bf16 that gets a copy of the updated dinp.
+template <typename GT>
+static inline void rmsnorm_bwd(float *dinp, float *dw, const GT *dout, const float *inp, const float *w,
                                const float *rstd, int BT, int D, cudaStream_t st, float eps = 1e-5f,
                                bf16 *dinp_bf16 = nullptr) {
     if (BT <= 0 || D <= 0) return;
@@ -153,10 +168,10 @@ static inline void rmsnorm_bwd(float *dinp, float *dw, const float *dout, const 
         cuda_ops_fatal("rmsnorm_bwd: D=%d too wide (at most %d)", D, max_smem / 4);
     size_t smem = (size_t)nw * D * sizeof(float);
     int grid = grid_for(BT, nw, 8);
-    if (D % 4 == 0 && is_aligned(dinp, 16) && is_aligned(dout, 16) && is_aligned(inp, 16) && is_aligned(w, 16) &&
+    if (D % 4 == 0 && is_aligned(dinp, 16) && is_aligned(dout, 4 * sizeof(GT)) && is_aligned(inp, 16) && is_aligned(w, 16) &&
         (!dinp_bf16 || is_aligned(dinp_bf16, 8)))
-        rmsnorm_bwd_kernel<4><<<grid, nw * 32, smem, st>>>(dinp, dw, dout, inp, w, rstd, BT, D, eps, dinp_bf16);
+        rmsnorm_bwd_kernel<4, GT><<<grid, nw * 32, smem, st>>>(dinp, dw, dout, inp, w, rstd, BT, D, eps, dinp_bf16);
     else
-        rmsnorm_bwd_kernel<1><<<grid, nw * 32, smem, st>>>(dinp, dw, dout, inp, w, rstd, BT, D, eps, dinp_bf16);
+        rmsnorm_bwd_kernel<1, GT><<<grid, nw * 32, smem, st>>>(dinp, dw, dout, inp, w, rstd, BT, D, eps, dinp_bf16);
     CUDA_CHECK_LAST();
 }

@@ -426,6 +426,27 @@ static void rmsnorm_case(int BT, int D, bool timed) {
     report("rmsnorm_bwd", s, "dinp(rs=0)", cx2.rel(), TOL_F32);
     report("rmsnorm_bwd", s, "dw(rs=0)", cw2.rel(), TOL_F32);
     report("rmsnorm_bwd", s, "dinp bf16 copy", cxb.rel(), TOL_BF16);
+    {
+        // with a bf16 dout (the model's); the reference gets the same rounded values
+        std::vector<bf16> dout_b((size_t)BT * D);
+        std::vector<double> gb((size_t)BT * D), dx3 = to_d(dinp0), dw3 = to_d(dw0);
+        for (size_t i = 0; i < dout_b.size(); i++) dout_b[i] = f2b(dout[i]), gb[i] = b2d(dout_b[i]);
+        bf16 *d_dout_b = dalloc<bf16>(dout_b.size());
+        h2d(d_dout_b, dout_b);
+        h2d(d_dinp, dinp0);
+        h2d(d_dw, dw0);
+        double ms_bb = -1;
+        rmsnorm_bwd(d_dinp, d_dw, d_dout_b, d_inp, d_w, d_rstd, BT, D, 0);
+        std::vector<float> dinp3 = d2h(d_dinp, inp.size()), dw3g = d2h(d_dw, D);
+        if (timed) ms_bb = time_ms([&] { rmsnorm_bwd(d_dinp, d_dw, d_dout_b, d_inp, d_w, d_rstd, BT, D, 0); }, 10);
+        rmsnorm_backward(dx3.data(), dw3.data(), gb.data(), xi.data(), wd.data(), rr.data(), BT, D);
+        Cmp c3, w3;
+        for (size_t i = 0; i < dinp3.size(); i++) c3.add(dinp3[i], dx3[i]);
+        for (int i = 0; i < D; i++) w3.add(dw3g[i], dw3[i]);
+        report("rmsnorm_bwd", s, "dinp (bf16 dout)", c3.rel(), TOL_F32, ms_bb, (double)BT * D * 14);
+        report("rmsnorm_bwd", s, "dw (bf16 dout)", w3.rel(), TOL_F32);
+        cudaFree(d_dout_b);
+    }
     cudaFree(d_inp);
     cudaFree(d_w);
     cudaFree(d_dout);
