@@ -24,9 +24,11 @@
 // into registers; B and C rows (shared by the block's channels) are staged
 // in shared memory as fp32.
 //
-// Backward. The forward saves h at the end of every SCAN_CHUNK = 64 steps
-// (`states`, selective_scan_states_floats() floats: 50 MB per layer at the
-// 130m shapes). The backward walks chunks from the last: it recomputes the
+// Backward. The forward saves h at the end of every SCAN_CHUNK = 32 steps
+// (`states`, selective_scan_states_floats() floats: 100 MB per layer at the
+// 130m shapes). At N = 16 with the fast layout the backward is the one in
+// scan_bwd_pairs.cuh (two channels x four states per lane); the kernels here
+// serve the other cases. They walk chunks from the last: each recomputes the
 // states at every SCAN_SUB = 8 steps of the chunk from the saved one (kept
 // in shared memory), then per 8-step sub-chunk, last first, recomputes its
 // 8 states into registers and runs the reverse recurrence

@@ -24,14 +24,20 @@
 //
 // Structure (per block: 64 channels of one batch row; per chunk of SCAN_CHUNK
 // steps, last chunk first):
-//   load B and C of the chunk as fp32 into shared memory, in 4 copies whose
-//   states are permuted within each group of 4 (copy p for lanes with p);
+//   B and C of the chunk as fp32 into shared memory, in 4 copies whose
+//   states are permuted within each group of 4 (copy p for lanes with p),
+//   and (delta, delta*u) of every step and channel (delta negated at a
+//   document start), computed once for both passes; barrier;
 //   pass 1: from the state saved by the forward, walk the chunk forward and
 //   keep the state entering each SB_LS-step sub-chunk (shared memory);
-//   pass 2, sub-chunks last to first: per (token, channel) inputs -> shared
-//   memory (delta, delta*u, dy*silu(z); dz out), barrier, recompute the
-//   sub-chunk's states and decays into registers, reverse recurrence with
-//   the dB/dC atomics, barrier, per (token, channel) outputs (du, ddtraw).
+//   pass 2, sub-chunks last to first: per (token, channel) of the sub-chunk
+//   dy*silu(z) -> shared memory (dz out), barrier, recompute the sub-chunk's
+//   states and decays into registers, reverse recurrence with the dB/dC
+//   atomics, barrier, per (token, channel) outputs (du, ddtraw).
+// The per-token stages give each thread a channel pair of one step, so all
+// four warps share them (on two warps, the other two idled at the barrier:
+// 1.86 ms against 1.54). H200, 130m shapes: 1.29 ms per layer against 1.75
+// for the v1 kernel; docs/PERF.md (v5) has the steps.
 #pragma once
 
 #define SB_LS 4     // steps of a sub-chunk (states and decays in registers)
