@@ -189,6 +189,15 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
     };
     float ku[2], ksg[2];  // u and softplus' of the pair, from pass 2's inputs to its outputs
     const float *myBC = sBC + p * BCS + 4 * sg;  // + i*32: B of step i; + 16: C
+    // this lane's B of step i of the chunk, and (decay delta: +inf at a reset, delta*u) of its channel r
+    auto b_of = [&](int i, float *bq) {
+        const float4 b4 = *reinterpret_cast<const float4 *>(myBC + i * 32);
+        bq[0] = b4.x, bq[1] = b4.y, bq[2] = b4.z, bq[3] = b4.w;
+    };
+    auto decay_of = [&](int i, int r) {
+        const float2 dd = s1[i * CPB + cl[r]];
+        return make_float2(__float_as_int(dd.x) < 0 ? INFINITY : dd.x, dd.y);
+    };
 
     if (EARLY) load_chunk(nchunk - 1);
     for (int c = nchunk - 1; c >= 0; c--) {
@@ -243,21 +252,20 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
             if (s == nsub - 1) break;
 #pragma unroll
             for (int i = 0; i < LS; i++) {
-                const float4 b4 = *reinterpret_cast<const float4 *>(myBC + (s * LS + i) * 32);
-                const float bq[4] = {b4.x, b4.y, b4.z, b4.w};
+                float bq[4];
+                b_of(s * LS + i, bq);
 #pragma unroll
                 for (int r = 0; r < 2; r++) {
-                    const float2 dd = s1[(s * LS + i) * CPB + cl[r]];
-                    const float de = __float_as_int(dd.x) < 0 ? INFINITY : dd.x;  // decay delta: +inf at a reset
+                    const float2 dd = decay_of(s * LS + i, r);
 #pragma unroll
-                    for (int k = 0; k < 4; k++) h[r][k] = fmaf(ex2_approx(de * A2[r][k]), h[r][k], dd.y * bq[k]);
+                    for (int k = 0; k < 4; k++) h[r][k] = fmaf(ex2_approx(dd.x * A2[r][k]), h[r][k], dd.y * bq[k]);
                 }
             }
         }
 
-        // ---- pass 2: sub-chunks last to first. The last one (s = 0) also loads
-        // the next chunk's inputs; it is a separate copy of the body so that
-        // those registers are not live during the other sub-chunks.
+        // ---- pass 2: sub-chunks last to first. With EARLY the last one (s = 0)
+        // also loads the next chunk's inputs; it is a separate copy of the body
+        // so that those registers are not live during the other sub-chunks.
         auto pass2_sub = [&](const int s, const bool last) {
             const int ts = t0 + s * LS;
             {  // per (token, channel) of step w: dy_g, dz, dD
@@ -290,15 +298,14 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
                 for (int k = 0; k < 4; k++) hp[r][k] = sSub[(s * 8 + 4 * r + k) * SCAN_THREADS + tid];
 #pragma unroll
             for (int i = 0; i < LS; i++) {
-                const float4 b4 = *reinterpret_cast<const float4 *>(myBC + (s * LS + i) * 32);
-                const float bq[4] = {b4.x, b4.y, b4.z, b4.w};
+                float bq[4];
+                b_of(s * LS + i, bq);
 #pragma unroll
                 for (int r = 0; r < 2; r++) {
-                    const float2 dd = s1[(s * LS + i) * CPB + cl[r]];
-                    const float de = __float_as_int(dd.x) < 0 ? INFINITY : dd.x;
+                    const float2 dd = decay_of(s * LS + i, r);
 #pragma unroll
                     for (int k = 0; k < 4; k++) {
-                        av[i][r][k] = ex2_approx(de * A2[r][k]);  // 0 at a document start
+                        av[i][r][k] = ex2_approx(dd.x * A2[r][k]);  // 0 at a document start
                         hs[i][r][k] = fmaf(av[i][r][k], i == 0 ? hp[r][k] : hs[i > 0 ? i - 1 : 0][r][k], dd.y * bq[k]);
                     }
                 }
