@@ -27,8 +27,8 @@ typedef struct {
 
 /* The device arena: every buffer the step uses, in one allocation. Per
  * layer we keep what the backward reads and is costly to redo (the fp32
- * residual stream, xz, x_dbl, y before the gate, chunk states of the scan);
- * normed inputs, the conv output, dt and the gated y are recomputed. */
+ * residual stream, the normed input, xz, x_dbl, y before the gate, chunk
+ * states of the scan); the conv output, dt and the gated y are recomputed. */
 static int cuda_buffers(const plan_t *p, cbuf_t *b) {
     const spec_t *s = p->s;
     dims_t d = dims_of(s);
@@ -215,7 +215,7 @@ static int fill_backward(emitter_t *e, sb_t *o) {
     sb_printf(o, "        linear_bwd_w(g, GD(EMBEDDING_W), LOGITS, %d, x, %d, n, %d, %d, st);\n    }\n", d.Vp, d.D, d.D, d.Vp);
     REC("forward", -1, "lmhead_xent", 2 * BT * d.D * d.Vp + 5 * BT * d.Vp, 2.0 * d.Vp * d.D + 2.0 * BT * d.D + 4.0 * BT * d.Vp,
                 "(%lld,%d) x (%d,%d)^T", d.BT, d.D, d.Vp, d.D);
-    REC("backward", -1, "lmhead", 4 * BT * d.D * d.Vp, 4.0 * d.Vp * d.D + 4.0 * BT * d.Vp + 6.0 * BT * d.D,
+    REC("backward", -1, "lmhead", 4 * BT * d.D * d.Vp, 4.0 * d.Vp * d.D + 4.0 * BT * d.Vp + 4.0 * BT * d.D,
                 "(%lld,%d) x (%d,%d)^T", d.BT, d.D, d.Vp, d.D);
     sb_printf(o, "    CUDA_CHECK(cudaMemsetAsync(DRESID, 0, sizeof(float) * BT * %d, st));\n", d.D);
     // every rmsnorm backward but the first layer's also writes the bf16 copy of
@@ -240,27 +240,27 @@ static int fill_backward(emitter_t *e, sb_t *o) {
                      "                       XZ(%d) + %d, %d, YPRE(%d), STATES(%d), %s, MICRO_BATCH, %d, %d, %d, st);\n",
                   l, l, d.R, d.R + d.N, X, l, d.E, 2 * d.E, l, l, l, d.R, l, d.R + d.N, X, l, l, d.E, 2 * d.E, l, l, ds, d.T, d.E,
                   d.N);
-        REC("backward", l, "selective_scan", BT * d.E * (20.0 * d.N + 20), BT * (2.0 * d.E * 6 + 12.0 * d.E + 8.0 * d.N),
+        REC("backward", l, "selective_scan", BT * d.E * (20.0 * d.N + 20), BT * (2.0 * d.E * 6 + 8.0 * d.E + 8.0 * d.N),
                     "(%d,%d,%d) N=%d", d.B, d.T, d.E, d.N);
         sb_printf(o, "    linear_bwd_w(g, GD(L%d_DT_PROJ_W), DDTRAW_BF, %d, XDBL(%d), %d, BT, %d, %d, st);\n", l, d.E, l, X, d.R, d.E);
         sb_printf(o, "    linear_bwd_x(g, DXDBL, CUDA_R_32F, %d, DDTRAW_BF, %d, WB(L%d_DT_PROJ_W), BT, %d, %d, 0.0f, st);\n", X, d.E, l,
                   d.R, d.E);
-        REC("backward", l, "dt_proj", 4 * BT * d.R * d.E, 6.0 * BT * d.E + 4.0 * BT * d.R, "(%lld,%d) x (%d,%d)^T", d.BT,
+        REC("backward", l, "dt_proj", 4 * BT * d.R * d.E, 4.0 * BT * d.E + 4.0 * BT * d.R, "(%lld,%d) x (%d,%d)^T", d.BT,
                     d.R, d.E, d.R);
         sb_printf(o, "    cast_f32_to_bf16(DXDBL_BF, DXDBL, (long)BT * %d, st);\n", X);
         sb_printf(o, "    linear_bwd_w(g, GD(L%d_X_PROJ_W), DXDBL_BF, %d, XC, %d, BT, %d, %d, st);\n", l, X, d.E, d.E, X);
         sb_printf(o, "    linear_bwd_x(g, DU, CUDA_R_16BF, %d, DXDBL_BF, %d, WB(L%d_X_PROJ_W), BT, %d, %d, 1.0f, st);\n", d.E, X, l, d.E,
                   X);
-        REC("backward", l, "x_proj", 4 * BT * d.E * X, 2.0 * BT * d.E + 8.0 * BT * d.E + 4.0 * BT * X, "(%lld,%d) x (%d,%d)^T",
+        REC("backward", l, "x_proj", 4 * BT * d.E * X, 2.0 * BT * d.E + 4.0 * BT * d.E + 4.0 * BT * X, "(%lld,%d) x (%d,%d)^T",
                     d.BT, d.E, X, d.E);
         sb_printf(o, "    conv1d_silu_bwd(DXZ, %d, GD(L%d_CONV1D_W), GD(L%d_CONV1D_B), DU, XZ(%d), %d, PD(L%d_CONV1D_W), PD(L%d_CONV1D_B), %s,\n"
                      "                    MICRO_BATCH, %d, %d, %d, st);\n",
                   2 * d.E, l, l, l, 2 * d.E, l, l, ds, d.T, d.E, d.K);
-        REC("backward", l, "conv1d_silu", BT * d.E * (6.0 * d.K + 10), BT * d.E * 8.0, "(%d,%d,%d) k=%d", d.B, d.T, d.E, d.K);
+        REC("backward", l, "conv1d_silu", BT * d.E * (6.0 * d.K + 10), BT * d.E * 6.0, "(%d,%d,%d) k=%d", d.B, d.T, d.E, d.K);
         sb_printf(o, "    linear_bwd_w(g, GD(L%d_IN_PROJ_W), DXZ, %d, NORMED(%d), %d, BT, %d, %d, st);\n", l, 2 * d.E, l, d.D, d.D, 2 * d.E);
         sb_printf(o, "    linear_bwd_x(g, DNORMED, CUDA_R_16BF, %d, DXZ, %d, WB(L%d_IN_PROJ_W), BT, %d, %d, 0.0f, st);\n", d.D, 2 * d.E,
                   l, d.D, 2 * d.E);
-        REC("backward", l, "in_proj", 4 * BT * d.D * 2 * d.E, 2.0 * (2 * BT * 2 * d.E + BT * d.D) + 4.0 * BT * d.D,
+        REC("backward", l, "in_proj", 4 * BT * d.D * 2 * d.E, 2.0 * (2 * BT * 2 * d.E + BT * d.D) + 2.0 * BT * d.D,
                     "(%lld,%d) x (%d,%d)^T", d.BT, d.D, 2 * d.E, d.D);
         sb_printf(o, "    rmsnorm_bwd(DRESID, GD(L%d_NORM_W), DNORMED, RESID(%d), PD(L%d_NORM_W), RSTD(%d), BT, %d, st, NORM_EPS, %s);\n",
                   l, l, l, l, d.D, l > 0 ? "DRESID_BF" : "NULL");
