@@ -1143,11 +1143,12 @@ __global__ void __launch_bounds__(SCAN_THREADS, MINB)
 
 #include "scan_bwd_pairs.cuh"
 
-// Tile length of the fast forward (N = 4, 8) and states per lane of the fast
-// backward (N = 16: 8 states on 2 lanes); the GPU test times the
-// alternatives. On an H200 at the 130m shapes: v1 fwd TL=16 0.68 ms, TL=32
-// 1.20 ms (registers); bwd 8 states/lane 1.75 ms, 4 states/lane 2.35 ms (two
-// waves of blocks; scan_bwd16.cuh's shared-memory dB/dC reduction: 1.93).
+// Tile length of the fast forward (N = 4, 8) and states per lane of the v1
+// fast backward (the N != 16 cases; N = 16 has scan_bwd_pairs.cuh); the GPU
+// test times the alternatives. On an H200 at the 130m shapes: v1 fwd TL=16
+// 0.68 ms, TL=32 1.20 ms (registers); v1 bwd at N = 16: 8 states/lane 1.75 ms,
+// 4 states/lane 2.35 ms (two waves of blocks), a shared-memory dB/dC reduction
+// 1.93 ms (removed); the pairs kernel 1.29 ms.
 #ifndef SCAN_FWD_TL
 #define SCAN_FWD_TL 16
 #endif
