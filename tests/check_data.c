@@ -26,6 +26,7 @@
 #include "hub.h"
 #include "mock_hub.h"
 #include "rt.h"
+#include "testutil.h"
 /* The Makefile builds one source per test: the mock comes in here. */
 #include "mock_hub.c"
 
@@ -34,56 +35,8 @@
 #define DS "HuggingFaceFW/fineweb"
 
 /* ---- scratch directory, stderr capture ---- */
-static char tmpdir[256];
-
-static void setup_tmp(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/check_data.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void teardown_tmp(void) {
-    if (tmpdir[0]) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *tp(const char *name) {
-    static char bufs[16][512];
-    static int k;
-    char *b = bufs[k++ % 16];
-    snprintf(b, 512, "%s/%s", tmpdir, name);
-    return b;
-}
-
-static int saved_stderr = -1;
-static char cap_path[600];
-
-static void cap_begin(void) {
-    fflush(stderr);
-    snprintf(cap_path, sizeof cap_path, "%s/.stderr", tmpdir);
-    int fd = open(cap_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ck_assert_int_ge(fd, 0);
-    saved_stderr = dup(STDERR_FILENO);
-    dup2(fd, STDERR_FILENO);
-    close(fd);
-}
-
-static char *cap_end(void) {
-    fflush(stderr);
-    dup2(saved_stderr, STDERR_FILENO);
-    close(saved_stderr);
-    size_t n;
-    char *s = rt_read_file(cap_path, &n);
-    ck_assert_ptr_nonnull(s);
-    return s;
-}
-
-#define ck_assert_contains(hay, needle)                                                 \
-    ck_assert_msg(strstr((hay), (needle)) != NULL, "expected \"%s\" in \"%s\"", (needle), \
-                  (hay))
+static void setup_tmp(void) { tu_setup_tmp("check_data"); }
+static void teardown_tmp(void) { tu_teardown_tmp(); }
 
 /* ---- settings, handles ---- */
 static rt_settings_t base(void) {
@@ -731,8 +684,8 @@ static void hub_setup(void) {
     add_dataset("main", FX "fineweb.parquet", FX "dict_fallback.parquet");
     hub_config_defaults(&CFG);
     snprintf(CFG.endpoint, sizeof CFG.endpoint, "%s", mock_hub_endpoint(M));
-    snprintf(CFG.hf_home, sizeof CFG.hf_home, "%s", tmpdir);
-    snprintf(CFG.cache_dir, sizeof CFG.cache_dir, "%s/hub", tmpdir);
+    snprintf(CFG.hf_home, sizeof CFG.hf_home, "%s", tu_tmpdir);
+    snprintf(CFG.cache_dir, sizeof CFG.cache_dir, "%s/hub", tu_tmpdir);
     CFG.max_retries = 4;
     CFG.backoff_base_ms = 1;
     CFG.backoff_max_ms = 4;

@@ -7,6 +7,7 @@
  * ticks are round, the summary cells (found by id) hold the right numbers,
  * and nothing from the inputs reaches the page unescaped. */
 #include "rt.h"
+#include "testutil.h"
 #include "rt_report.h"
 
 #include <check.h>
@@ -22,40 +23,8 @@
 #include <unistd.h>
 
 /* ---- fixtures and helpers ---- */
-static char tmpdir[256];
-
-static void setup_tmp(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/check_report.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void teardown_tmp(void) {
-    if (tmpdir[0]) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Path of `name` in the test's directory (a ring of buffers: copy a path
- * that must outlive the next 16 calls). */
-static const char *tp(const char *name) {
-    static char bufs[16][512];
-    static int k;
-    char *b = bufs[k++ % 16];
-    snprintf(b, 512, "%s/%s", tmpdir, name);
-    return b;
-}
-
-static const char *write_text(const char *name, const char *text) {
-    const char *p = tp(name);
-    FILE *f = fopen(p, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(text, 1, strlen(text), f), strlen(text));
-    fclose(f);
-    return p;
-}
+static void setup_tmp(void) { tu_setup_tmp("check_report"); }
+static void teardown_tmp(void) { tu_teardown_tmp(); }
 
 static char *slurp(const char *path) {
     size_t n;
@@ -64,29 +33,6 @@ static char *slurp(const char *path) {
     ck_assert_uint_eq(strlen(s), n);   /* the page is text */
     return s;
 }
-
-/* stderr capture */
-static int saved_stderr = -1;
-
-static void cap_begin(void) {
-    fflush(stderr);
-    int fd = open(tp(".stderr"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ck_assert_int_ge(fd, 0);
-    saved_stderr = dup(STDERR_FILENO);
-    dup2(fd, STDERR_FILENO);
-    close(fd);
-}
-
-static char *cap_end(void) {
-    fflush(stderr);
-    dup2(saved_stderr, STDERR_FILENO);
-    close(saved_stderr);
-    return slurp(tp(".stderr"));
-}
-
-#define ck_assert_contains(hay, needle)                                                 \
-    ck_assert_msg(strstr((hay), (needle)) != NULL, "expected \"%s\" in \"%.400s\"", (needle), \
-                  (hay))
 
 /* Text of the summary cell <td id="ID">...</td> (static buffer). */
 static const char *cell(const char *html, const char *id) {
@@ -650,10 +596,10 @@ START_TEST(errors_name_the_file) {
     ck_assert_contains(err, "no/such/dir/r.html");
     free(err);
     cap_begin();
-    rc = rt_report_write(tmpdir, NULL, tp("r.html"));   /* a directory */
+    rc = rt_report_write(tu_tmpdir, NULL, tp("r.html"));   /* a directory */
     err = cap_end();
     ck_assert_int_eq(rc, -1);
-    ck_assert_contains(err, tmpdir);
+    ck_assert_contains(err, tu_tmpdir);
     free(err);
 }
 END_TEST
@@ -674,7 +620,7 @@ static int run(char **out, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(cmd, sizeof cmd, fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof full, "%s >%s/.out 2>&1", cmd, tmpdir);
+    snprintf(full, sizeof full, "%s >%s/.out 2>&1", cmd, tu_tmpdir);
     int st = system(full);
     ck_assert_msg(st != -1 && WIFEXITED(st), "could not run: %s", cmd);
     *out = slurp(tp(".out"));

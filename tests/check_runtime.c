@@ -5,6 +5,7 @@
  * (removed afterwards); error messages are captured from stderr and checked,
  * since a clear message is part of each function's contract. */
 #include "rt.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -19,71 +20,8 @@
 #include <unistd.h>
 
 /* ---- fixtures and helpers ---- */
-static char tmpdir[256];
-
-static void setup_tmp(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/check_runtime.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void teardown_tmp(void) {
-    if (tmpdir[0]) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Path of `name` inside the test's directory (static ring of buffers). */
-static const char *tp(const char *name) {
-    static char bufs[8][512];
-    static int k;
-    char *b = bufs[k++ % 8];
-    snprintf(b, 512, "%s/%s", tmpdir, name);
-    return b;
-}
-
-static void write_bytes(const char *path, const void *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-    fclose(f);
-}
-
-static const char *write_text(const char *name, const char *text) {
-    const char *p = tp(name);
-    write_bytes(p, text, strlen(text));
-    return p;
-}
-
-/* stderr capture: everything written between begin and end is returned. */
-static int saved_stderr = -1;
-static char cap_path[512];
-
-static void cap_begin(void) {
-    fflush(stderr);
-    snprintf(cap_path, sizeof cap_path, "%s/.stderr", tmpdir);
-    int fd = open(cap_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ck_assert_int_ge(fd, 0);
-    saved_stderr = dup(STDERR_FILENO);
-    dup2(fd, STDERR_FILENO);
-    close(fd);
-}
-
-static char *cap_end(void) {
-    fflush(stderr);
-    dup2(saved_stderr, STDERR_FILENO);
-    close(saved_stderr);
-    size_t n;
-    char *s = rt_read_file(cap_path, &n);
-    ck_assert_ptr_nonnull(s);
-    return s;
-}
-
-#define ck_assert_contains(hay, needle)                                                 \
-    ck_assert_msg(strstr((hay), (needle)) != NULL, "expected \"%s\" in \"%s\"", (needle), \
-                  (hay))
+static void setup_tmp(void) { tu_setup_tmp("check_runtime"); }
+static void teardown_tmp(void) { tu_teardown_tmp(); }
 
 /* The settings a generated tiny variant would start from. */
 static rt_settings_t tiny_settings(void) {
@@ -967,7 +905,7 @@ START_TEST(safetensors_round_trip) {
     const char *mk[] = {"format", "quote\"s\n"}, *mv[] = {"pt", "v\\al\x01ue"};
     const char *p = tp("m.safetensors");
     ck_assert_int_eq(rt_safetensors_save(p, ts, 4, mk, mv, 2), 0);
-    ck_assert_int_eq(count_entries(tmpdir, ".tmp"), 0);
+    ck_assert_int_eq(count_entries(tu_tmpdir, ".tmp"), 0);
 
     size_t len;
     char *raw = rt_read_file(p, &len);

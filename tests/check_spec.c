@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "spec.h"
+#include "testutil.h"
 
 #define BAD_DIR "tests/specs/bad"
 #define GOOD_DIR "tests/specs/good"
@@ -22,20 +23,6 @@
 
 static char *bad_files[MAX_FILES];
 static int n_bad;
-
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    size_t got = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    b[got] = 0;
-    if (len) *len = got;
-    return b;
-}
 
 static void spit(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");
@@ -88,7 +75,8 @@ static char *load_ok(const char *path, spec_t *s) {
 START_TEST(bad_spec_is_refused) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", BAD_DIR, bad_files[_i]);
-    char *text = slurp(path, NULL);
+    size_t text_len;
+    char *text = tu_slurp(path, &text_len);
     ck_assert_ptr_nonnull(text);
     spec_t s;
     char *errs = NULL;
@@ -191,7 +179,7 @@ END_TEST
  * no over-read (run under CK_FORK, so a crash fails this test). */
 START_TEST(truncated_specs_never_crash) {
     size_t len;
-    char *text = slurp(GOOD_DIR "/finetune-epochs.yaml", &len);
+    char *text = tu_slurp(GOOD_DIR "/finetune-epochs.yaml", &len);
     ck_assert_ptr_nonnull(text);
     char tmp[] = "/tmp/check_spec_XXXXXX";
     int fd = mkstemp(tmp);
@@ -287,7 +275,7 @@ END_TEST
 /* One changed value must change the hash. */
 START_TEST(changed_value_changes_hash) {
     size_t len;
-    char *text = slurp(GOOD_DIR "/minimal.yaml", &len);
+    char *text = tu_slurp(GOOD_DIR "/minimal.yaml", &len);
     ck_assert_ptr_nonnull(text);
     char *at = strstr(text, "max_steps: 10");
     ck_assert_ptr_nonnull(at);

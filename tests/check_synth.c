@@ -6,6 +6,7 @@
  * builds them first) or in the directory named by $TOOL_BIN_DIR. Every test
  * gets a fresh directory under /tmp, removed afterwards. */
 #include "rt.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <ctype.h>
@@ -29,29 +30,8 @@
 #define N_HELD 200
 
 /* ---- fixtures and helpers ---- */
-static char tmpdir[256];
-
-static void setup_tmp(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/check_synth.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void teardown_tmp(void) {
-    if (tmpdir[0]) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *tp(const char *name) {
-    static char bufs[8][512];
-    static int k;
-    char *b = bufs[k++ % 8];
-    snprintf(b, 512, "%s/%s", tmpdir, name);
-    return b;
-}
+static void setup_tmp(void) { tu_setup_tmp("check_synth"); }
+static void teardown_tmp(void) { tu_teardown_tmp(); }
 
 static const char *bin(const char *tool) {
     static char bufs[4][512];
@@ -73,7 +53,7 @@ static int run(char **out, const char *fmt, ...) {
     vsnprintf(cmd, sizeof cmd, fmt, ap);
     va_end(ap);
     char full[2600];
-    snprintf(full, sizeof full, "%s >%s/.out 2>&1", cmd, tmpdir);
+    snprintf(full, sizeof full, "%s >%s/.out 2>&1", cmd, tu_tmpdir);
     int st = system(full);
     ck_assert_msg(st != -1 && WIFEXITED(st), "could not run: %s", cmd);
     size_t n;
@@ -103,7 +83,7 @@ static void md5_hex(const char *data, size_t len, char out[33]) {
 /* Writes the corpus for `seed` into DIR/corpusN and returns its text. */
 static char *make_corpus(int seed, size_t *len) {
     char dir[600];
-    snprintf(dir, sizeof dir, "%s/corpus%d", tmpdir, seed);
+    snprintf(dir, sizeof dir, "%s/corpus%d", tu_tmpdir, seed);
     ck_assert_int_eq(run(NULL, "%s --out %s --seed %d", bin("synthcorpus"), dir, seed), 0);
     char path[700];
     snprintf(path, sizeof path, "%s/train.txt", dir);
@@ -127,7 +107,7 @@ typedef struct {
  * with exactly the three Alpaca string fields. */
 static row_t *load_rows(const char *sub, const char *file, int *n) {
     char path[700];
-    snprintf(path, sizeof path, "%s/%s/%s", tmpdir, sub, file);
+    snprintf(path, sizeof path, "%s/%s/%s", tu_tmpdir, sub, file);
     size_t len;
     char *text = slurp(path, &len);
     ck_assert_msg(len > 0 && text[len - 1] == '\n', "%s: must end with a newline", path);
@@ -306,9 +286,9 @@ START_TEST(instruct_deterministic) {
     const char *files[2] = {"train.jsonl", "heldout.jsonl"};
     for (int f = 0; f < 2; f++) {
         char pa[700], pb[700], pc[700];
-        snprintf(pa, sizeof pa, "%s/a/%s", tmpdir, files[f]);
-        snprintf(pb, sizeof pb, "%s/b/%s", tmpdir, files[f]);
-        snprintf(pc, sizeof pc, "%s/c/%s", tmpdir, files[f]);
+        snprintf(pa, sizeof pa, "%s/a/%s", tu_tmpdir, files[f]);
+        snprintf(pb, sizeof pb, "%s/b/%s", tu_tmpdir, files[f]);
+        snprintf(pc, sizeof pc, "%s/c/%s", tu_tmpdir, files[f]);
         size_t la, lb, lc;
         char *a = slurp(pa, &la), *b = slurp(pb, &lb), *c = slurp(pc, &lc);
         ck_assert_msg(la == lb && !memcmp(a, b, la), "%s differs between two runs", files[f]);
