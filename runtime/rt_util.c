@@ -13,12 +13,16 @@
 #include <time.h>
 #include <unistd.h>
 
-void rt_die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
+static void error_line(const char *fmt, va_list ap) {
     fputs("error: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+}
+
+void rt_die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    error_line(fmt, ap);
     va_end(ap);
     exit(1);
 }
@@ -26,9 +30,7 @@ void rt_die(const char *fmt, ...) {
 int rt_err(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fputs("error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    error_line(fmt, ap);
     va_end(ap);
     return -1;
 }
