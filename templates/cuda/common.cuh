@@ -150,6 +150,21 @@ __device__ __forceinline__ float block_max(float v, float *red) {
     return warp_max(r);
 }
 
+// 4 bf16 <-> 4 floats through one 8-byte access.
+__device__ __forceinline__ void ld_bf16x4(const bf16 *p, float *v) {
+    uint2 w = *reinterpret_cast<const uint2 *>(p);
+    float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&w.x));
+    float2 c = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&w.y));
+    v[0] = a.x, v[1] = a.y, v[2] = c.x, v[3] = c.y;
+}
+__device__ __forceinline__ void st_bf16x4(bf16 *p, const float *v) {
+    __nv_bfloat162 a = __floats2bfloat162_rn(v[0], v[1]), c = __floats2bfloat162_rn(v[2], v[3]);
+    uint2 w;
+    w.x = *reinterpret_cast<uint32_t *>(&a);
+    w.y = *reinterpret_cast<uint32_t *>(&c);
+    *reinterpret_cast<uint2 *>(p) = w;
+}
+
 // 8 bf16 <-> 8 floats through one 16-byte access.
 __device__ __forceinline__ void bf16x8_to_f32(uint4 v, float *f) {
     const __nv_bfloat162 *p = reinterpret_cast<const __nv_bfloat162 *>(&v);

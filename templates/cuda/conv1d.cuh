@@ -24,10 +24,7 @@ __device__ __forceinline__ void conv_ld_bf16(const bf16 *p, float *v) {
     if (VEC == 8) {
         bf16x8_to_f32(*reinterpret_cast<const uint4 *>(p), v);
     } else if (VEC == 4) {
-        uint2 u = *reinterpret_cast<const uint2 *>(p);
-        float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&u.x));
-        float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&u.y));
-        v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+        ld_bf16x4(p, v);
     } else {
 #pragma unroll
         for (int j = 0; j < VEC; j++) v[j] = bf2f(p[j]);
@@ -39,11 +36,7 @@ __device__ __forceinline__ void conv_st_bf16(bf16 *p, const float *v) {
     if (VEC == 8) {
         *reinterpret_cast<uint4 *>(p) = f32_to_bf16x8(v);
     } else if (VEC == 4) {
-        __nv_bfloat162 a = __floats2bfloat162_rn(v[0], v[1]), b = __floats2bfloat162_rn(v[2], v[3]);
-        uint2 u;
-        u.x = *reinterpret_cast<uint32_t *>(&a);
-        u.y = *reinterpret_cast<uint32_t *>(&b);
-        *reinterpret_cast<uint2 *>(p) = u;
+        st_bf16x4(p, v);
     } else {
 #pragma unroll
         for (int j = 0; j < VEC; j++) p[j] = f2bf(v[j]);

@@ -159,11 +159,7 @@ static __global__ void muon_momentum_kernel(bf16 *__restrict__ X, float *__restr
             xv[j] = nesterov ? lerpf_(gv[j], mv[j], beta) : mv[j];
         }
         reinterpret_cast<float4 *>(mom)[i] = make_float4(mv[0], mv[1], mv[2], mv[3]);
-        __nv_bfloat162 lo = __floats2bfloat162_rn(xv[0], xv[1]), hi = __floats2bfloat162_rn(xv[2], xv[3]);
-        uint2 pk;
-        pk.x = *reinterpret_cast<uint32_t *>(&lo);
-        pk.y = *reinterpret_cast<uint32_t *>(&hi);
-        reinterpret_cast<uint2 *>(X)[i] = pk;
+        st_bf16x4(X + 4 * i, xv);
     }
     for (long i = 4 * n4 + t0; i < n; i += stride) muon_momentum_one(X, mom, g, i, beta, nesterov, clip);
 }
@@ -183,31 +179,37 @@ static inline void muon_momentum(bf16 *X, float *mom, const float *g, long n, fl
 
 static inline size_t frob_normalize_scratch_floats(int count) { return (size_t)count * FN_PARTS; }
 
+// The block walks the slice [lo, hi) of x: one(i) for a single value, eight(g)
+// for the 8 values from 8*g. 16-byte accesses over the slice's 8-aligned
+// middle when x is 16-byte aligned, single values at its ends (or throughout).
+template <typename One, typename Eight>
+static __device__ __forceinline__ void frob_slice(const bf16 *x, long lo, long hi, One one, Eight eight) {
+    const long a8 = min(hi, (lo + 7) & ~7L), b8 = max(a8, hi & ~7L);
+    const bool v8 = ((uintptr_t)x % 16) == 0;
+    for (long i = lo + threadIdx.x; i < (v8 ? a8 : hi); i += blockDim.x) one(i);
+    if (!v8) return;
+    for (long g = a8 / 8 + threadIdx.x; g < b8 / 8; g += blockDim.x) eight(g);
+    for (long i = b8 + threadIdx.x; i < hi; i += blockDim.x) one(i);
+}
+
 // grid (FN_PARTS, count): block p of matrix q sums the squares of its slice
 static __global__ void frob_partial_kernel(float *__restrict__ part, const bf16 *__restrict__ X, long per_matrix) {
     __shared__ float red[32];
     const bf16 *x = X + (size_t)blockIdx.y * per_matrix;
     const long lo = per_matrix * blockIdx.x / FN_PARTS, hi = per_matrix * (blockIdx.x + 1) / FN_PARTS;
     float s = 0.0f;
-    // 16-byte loads over the 8-aligned middle of the slice, scalar at its ends
-    const long a8 = min(hi, (lo + 7) & ~7L), b8 = max(a8, hi & ~7L);
-    const bool v8 = ((uintptr_t)x % 16) == 0;
-    for (long i = lo + threadIdx.x; i < (v8 ? a8 : hi); i += blockDim.x) {
-        float v = bf2f(x[i]);
-        s = fmaf(v, v, s);
-    }
-    if (v8) {
-        for (long i = a8 / 8 + threadIdx.x; i < b8 / 8; i += blockDim.x) {
+    frob_slice(
+        x, lo, hi,
+        [&](long i) {
+            const float v = bf2f(x[i]);
+            s = fmaf(v, v, s);
+        },
+        [&](long g) {
             float v[8];
-            bf16x8_to_f32(reinterpret_cast<const uint4 *>(x)[i], v);
+            bf16x8_to_f32(reinterpret_cast<const uint4 *>(x)[g], v);
 #pragma unroll
             for (int j = 0; j < 8; j++) s = fmaf(v[j], v[j], s);
-        }
-        for (long i = b8 + threadIdx.x; i < hi; i += blockDim.x) {
-            float v = bf2f(x[i]);
-            s = fmaf(v, v, s);
-        }
-    }
+        });
     s = block_sum(s, red);
     if (threadIdx.x == 0) part[blockIdx.y * FN_PARTS + blockIdx.x] = s;
 }
@@ -226,19 +228,15 @@ static __global__ void frob_scale_kernel(bf16 *__restrict__ X, const float *__re
     bf16 *x = X + (size_t)blockIdx.y * per_matrix;
     const long lo = per_matrix * blockIdx.x / FN_PARTS, hi = per_matrix * (blockIdx.x + 1) / FN_PARTS;
     const float sc = scale;
-    const long a8 = min(hi, (lo + 7) & ~7L), b8 = max(a8, hi & ~7L);
-    const bool v8 = ((uintptr_t)x % 16) == 0;
-    for (long i = lo + threadIdx.x; i < (v8 ? a8 : hi); i += blockDim.x) x[i] = f2bf(bf2f(x[i]) * sc);
-    if (v8) {
-        for (long i = a8 / 8 + threadIdx.x; i < b8 / 8; i += blockDim.x) {
+    frob_slice(
+        x, lo, hi, [&](long i) { x[i] = f2bf(bf2f(x[i]) * sc); },
+        [&](long g) {
             float v[8];
-            bf16x8_to_f32(reinterpret_cast<const uint4 *>(x)[i], v);
+            bf16x8_to_f32(reinterpret_cast<const uint4 *>(x)[g], v);
 #pragma unroll
             for (int j = 0; j < 8; j++) v[j] *= sc;
-            reinterpret_cast<uint4 *>(x)[i] = f32_to_bf16x8(v);
-        }
-        for (long i = b8 + threadIdx.x; i < hi; i += blockDim.x) x[i] = f2bf(bf2f(x[i]) * sc);
-    }
+            reinterpret_cast<uint4 *>(x)[g] = f32_to_bf16x8(v);
+        });
 }
 
 // Each of `count` matrices of per_matrix elements (consecutive in X) divided
@@ -269,6 +267,12 @@ static inline void ns_poly(bf16 *Bq, const bf16 *A, const bf16 *AA, long n, floa
     CUDA_CHECK_LAST();
 }
 
+// p *= 1 - lr*wd, then p -= lr*adjust*x
+static __device__ __forceinline__ float muon_apply_one(float p, float x, float decay, float radj) {
+    float pi = p * decay;
+    return pi - radj * x;
+}
+
 static __global__ void muon_apply_kernel(float *__restrict__ p, const bf16 *__restrict__ X, long n,
                                          const float *__restrict__ sched, float adjust, float wd, int vec) {
     const float lr = sched[0], decay = 1.0f - lr * wd, radj = lr * adjust;
@@ -276,19 +280,13 @@ static __global__ void muon_apply_kernel(float *__restrict__ p, const bf16 *__re
     const long n4 = vec ? n / 4 : 0;
     for (long i = t0; i < n4; i += stride) {
         const float4 p4 = reinterpret_cast<const float4 *>(p)[i];
-        const uint2 xr = reinterpret_cast<const uint2 *>(X)[i];
-        const float2 xa = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&xr.x));
-        const float2 xb = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&xr.y));
-        const float pv[4] = {p4.x * decay, p4.y * decay, p4.z * decay, p4.w * decay}, xv[4] = {xa.x, xa.y, xb.x, xb.y};
-        float o[4];
-#pragma unroll
-        for (int j = 0; j < 4; j++) o[j] = pv[j] - radj * xv[j];
-        reinterpret_cast<float4 *>(p)[i] = make_float4(o[0], o[1], o[2], o[3]);
+        float xv[4];
+        ld_bf16x4(X + 4 * i, xv);
+        reinterpret_cast<float4 *>(p)[i] =
+            make_float4(muon_apply_one(p4.x, xv[0], decay, radj), muon_apply_one(p4.y, xv[1], decay, radj),
+                        muon_apply_one(p4.z, xv[2], decay, radj), muon_apply_one(p4.w, xv[3], decay, radj));
     }
-    for (long i = 4 * n4 + t0; i < n; i += stride) {
-        float pi = p[i] * decay;
-        p[i] = pi - radj * bf2f(X[i]);
-    }
+    for (long i = 4 * n4 + t0; i < n; i += stride) p[i] = muon_apply_one(p[i], bf2f(X[i]), decay, radj);
 }
 
 // p *= 1 - lr*wd; p -= lr * lr_adjust_factor * X (X in p's layout), with

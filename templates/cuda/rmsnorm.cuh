@@ -26,10 +26,7 @@ __device__ __forceinline__ void ld_f32(const float *p, float *v) {
 template <int VEC>
 __device__ __forceinline__ void ld_f32(const bf16 *p, float *v) {
     if (VEC == 4) {
-        uint2 t = *reinterpret_cast<const uint2 *>(p);
-        float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&t.x));
-        float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&t.y));
-        v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+        ld_bf16x4(p, v);
     } else {
         v[0] = bf2f(*p);
     }
@@ -63,9 +60,8 @@ __global__ void rmsnorm_fwd_kernel(bf16 *__restrict__ out, float *__restrict__ r
             ld_f32<VEC>(x + c, v);
             ld_f32<VEC>(w + c, g);
             if (VEC == 4) {
-                __nv_bfloat162 p[2] = {__floats2bfloat162_rn(v[0] * r * g[0], v[1] * r * g[1]),
-                                       __floats2bfloat162_rn(v[2] * r * g[2], v[3] * r * g[3])};
-                *reinterpret_cast<uint2 *>(o + c) = *reinterpret_cast<uint2 *>(p);
+                const float n4[4] = {v[0] * r * g[0], v[1] * r * g[1], v[2] * r * g[2], v[3] * r * g[3]};
+                st_bf16x4(o + c, n4);
             } else {
                 o[c] = f2bf(v[0] * r * g[0]);
             }
@@ -132,13 +128,7 @@ float av[VEC];
             if (VEC == 4) {
                 *reinterpret_cast<float4 *>(dx + c) = make_float4(dv[0], dv[1], dv[2], dv[3]);
                 *reinterpret_cast<float4 *>(acc + c) = make_float4(av[0], av[1], av[2], av[3]);
-                if (dinp_bf16) {
-                    __nv_bfloat162 lo = __floats2bfloat162_rn(dv[0], dv[1]), hi = __floats2bfloat162_rn(dv[2], dv[3]);
-                    uint2 pk;
-                    pk.x = *reinterpret_cast<uint32_t *>(&lo);
-                    pk.y = *reinterpret_cast<uint32_t *>(&hi);
-                    *reinterpret_cast<uint2 *>(dinp_bf16 + row * D + c) = pk;
-                }
+                if (dinp_bf16) st_bf16x4(dinp_bf16 + row * D + c, dv);
             } else {
                 dx[c] = dv[0];
                 acc[c] = av[0];

@@ -444,24 +444,15 @@ struct scan_vcfg {
     static constexpr int VR = CPB / 4;  // 4-channel vectors per step (divides 128)
 };
 
-__device__ __forceinline__ void ld_bf16x4(const bf16 *p, float *v) {
-    uint2 w = *reinterpret_cast<const uint2 *>(p);
-    float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&w.x));
-    float2 c = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&w.y));
-    v[0] = a.x, v[1] = a.y, v[2] = c.x, v[3] = c.y;
-}
-__device__ __forceinline__ void st_bf16x4(bf16 *p, const float *v) {
-    __nv_bfloat162 a = __floats2bfloat162_rn(v[0], v[1]), c = __floats2bfloat162_rn(v[2], v[3]);
-    uint2 w;
-    w.x = *reinterpret_cast<uint32_t *>(&a);
-    w.y = *reinterpret_cast<uint32_t *>(&c);
-    *reinterpret_cast<uint2 *>(p) = w;
-}
 __device__ __forceinline__ float4 ld_f32x4(const float *p) { return *reinterpret_cast<const float4 *>(p); }
 __device__ __forceinline__ void scan_st4(float *p, const float *v) {
     *reinterpret_cast<float4 *>(p) = make_float4(v[0], v[1], v[2], v[3]);
 }
 __device__ __forceinline__ void scan_st4(bf16 *p, const float *v) { st_bf16x4(p, v); }
+__device__ __forceinline__ void scan_st2(float *p, float a, float b) { *reinterpret_cast<float2 *>(p) = make_float2(a, b); }
+__device__ __forceinline__ void scan_st2(bf16 *p, float a, float b) {
+    *reinterpret_cast<__nv_bfloat162 *>(p) = __floats2bfloat162_rn(a, b);
+}
 
 // exp(delta*A) = 2^(delta*A2); kept strictly negative so +inf*A2 is -inf, never NaN
 template <int N>

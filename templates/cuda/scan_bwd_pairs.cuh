@@ -57,10 +57,6 @@ static constexpr size_t scan_bwd_pairs_smem_bytes() {
                             + (size_t)SB_LS * SB_CPB * 2);                      // sS: (S1, S2) of a sub-chunk
 }
 
-__device__ __forceinline__ void sb_store2(float *p, float a, float b) { *reinterpret_cast<float2 *>(p) = make_float2(a, b); }
-__device__ __forceinline__ void sb_store2(bf16 *p, float a, float b) {
-    *reinterpret_cast<__nv_bfloat162 *>(p) = __floats2bfloat162_rn(a, b);
-}
 __device__ __forceinline__ float2 sb_ld2(const bf16 *p) {
     return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(p));
 }
@@ -284,7 +280,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
                     dD2[j] = fmaf(gv[j], uu[j], dD2[j]);
                 }
                 *reinterpret_cast<float2 *>(&s2[w * CPB + cv]) = make_float2(gv[0], gv[1]);
-                if (pok) sb_store2(dz + (row0 + ts + w) * lddz + ev, dzv[0], dzv[1]);
+                if (pok) scan_st2(dz + (row0 + ts + w) * lddz + ev, dzv[0], dzv[1]);
             }
             const bool kok = pok;
             __syncthreads();  // s2 ready
@@ -372,8 +368,8 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
                     ddo[j] = fmaf(ku[j], S1v[j], LN2_F * S2v[j]) * ksg[j];
                     db2[j] += ddo[j];
                 }
-                sb_store2(du_out + io, duo[0], duo[1]);
-                sb_store2(ddt_out + io, ddo[0], ddo[1]);
+                scan_st2(du_out + io, duo[0], duo[1]);
+                scan_st2(ddt_out + io, ddo[0], ddo[1]);
             }
         };
 #pragma unroll 1
