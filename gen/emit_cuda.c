@@ -28,7 +28,8 @@ typedef struct {
 /* The device arena: every buffer the step uses, in one allocation. Per
  * layer we keep what the backward reads and is costly to redo (the fp32
  * residual stream, the normed input, xz, x_dbl, y before the gate, chunk
- * states of the scan); the conv output, dt and the gated y are recomputed. */
+ * states of the scan); the conv output and dt are recomputed, and the scan
+ * backward writes the gated y again (into DXZ) for out_proj's weight gradient. */
 static int cuda_buffers(const plan_t *p, cbuf_t *b) {
     const spec_t *s = p->s;
     dims_t d = dims_of(s);
@@ -56,7 +57,7 @@ static int cuda_buffers(const plan_t *p, cbuf_t *b) {
     B("YPRE", "bf16", 2, BT * d.E, L * BT * d.E, "(n_layer, B*T, d_inner) scan output before the gate");
     B("NORMED", "bf16", 2, BT * d.D, L * BT * d.D, "(n_layer, B*T, d_model) in_proj input, kept for its weight gradient");
     B("XC", "bf16", 2, 0, BT * d.E, "(B*T, d_inner) conv output");
-    B("DTRAW", "float", 4, 0, BT * d.E, "(B*T, d_inner) dt before bias+softplus");
+    B("DTRAW", "bf16", 2, 0, BT * d.E, "(B*T, d_inner) dt before bias+softplus");
     B("Y", "bf16", 2, 0, BT * d.E, "(B*T, d_inner) gated scan output");
     B("NORMF", "bf16", 2, 0, BT * d.D, "(B*T, d_model)");
     B("RSTDF", "float", 4, 0, BT, "(B*T)");
@@ -163,14 +164,14 @@ static int fill_forward(emitter_t *e, sb_t *o) {
                   d.E, l, d.E, X);
         REC("forward", l, "x_proj", 2 * BT * d.E * X, 2.0 * (BT * d.E + (double)X * d.E + BT * X), "(%lld,%d) x (%d,%d)^T",
                     d.BT, d.E, X, d.E);
-        sb_printf(o, "    linear_fwd(g, DTRAW, CUDA_R_32F, %d, XDBL(%d), %d, WB(L%d_DT_PROJ_W), BT, %d, %d, 0.0f, NULL, st);\n", d.E,
+        sb_printf(o, "    linear_fwd(g, DTRAW, CUDA_R_16BF, %d, XDBL(%d), %d, WB(L%d_DT_PROJ_W), BT, %d, %d, 0.0f, NULL, st);\n", d.E,
                   l, X, l, d.R, d.E);
-        REC("forward", l, "dt_proj", 2 * BT * d.R * d.E, 2.0 * BT * d.R + 2.0 * d.R * d.E + 4.0 * BT * d.E,
+        REC("forward", l, "dt_proj", 2 * BT * d.R * d.E, 2.0 * BT * d.R + 2.0 * d.R * d.E + 2.0 * BT * d.E,
                     "(%lld,%d) x (%d,%d)^T", d.BT, d.R, d.E, d.R);
         sb_printf(o, "    selective_scan_fwd(Y, YPRE(%d), STATES(%d), XC, DTRAW, PD(L%d_DT_PROJ_B), PD(L%d_A_LOG), XDBL(%d) + %d,\n"
                      "                       XDBL(%d) + %d, %d, PD(L%d_D), XZ(%d) + %d, %d, %s, nb, %d, %d, %d, st);\n",
                   l, l, l, l, l, d.R, l, d.R + d.N, X, l, l, d.E, 2 * d.E, ds, d.T, d.E, d.N);
-        REC("forward", l, "selective_scan", BT * d.E * (9.0 * d.N + 12), BT * (2.0 * d.E * 4 + 4.0 * d.E + 4.0 * d.N),
+        REC("forward", l, "selective_scan", BT * d.E * (9.0 * d.N + 12), BT * (2.0 * d.E * 5 + 4.0 * d.N),
                     "(%d,%d,%d) N=%d", d.B, d.T, d.E, d.N);
         sb_printf(o, "    // out_proj + residual: resid[%d] = y x (%d, %d)^T + resid[%d]\n", l + 1, d.D, d.E, l);
         sb_printf(o, "    linear_fwd(g, RESID(%d), CUDA_R_32F, %d, Y, %d, WB(L%d_OUT_PROJ_W), BT, %d, %d, 1.0f, RESID(%d), st);\n",
@@ -224,24 +225,27 @@ static int fill_backward(emitter_t *e, sb_t *o) {
               d.L, d.D);
     for (int l = d.L - 1; l >= 0; l--) {
         sb_printf(o, "\n    // ---- layer %d ----\n", l);
-        sb_printf(o, "    gate_fwd(Y, YPRE(%d), XZ(%d) + %d, %d, BT, %d, st);  // recompute y * silu(z)\n", l, l, d.E, 2 * d.E, d.E);
-        sb_printf(o, "    linear_bwd_w(g, GD(L%d_OUT_PROJ_W), DRESID_BF, %d, Y, %d, BT, %d, %d, st);\n", l, d.D, d.E, d.E, d.D);
         sb_printf(o, "    linear_bwd_x(g, DY, CUDA_R_16BF, %d, DRESID_BF, %d, WB(L%d_OUT_PROJ_W), BT, %d, %d, 0.0f, st);\n", d.E, d.D,
                   l, d.E, d.D);
-        REC("backward", l, "out_proj", 4 * BT * d.E * d.D, 2.0 * (3 * BT * d.E + 2 * BT * d.D) + 6.0 * d.D * d.E,
-                    "(%lld,%d) x (%d,%d)^T", d.BT, d.E, d.D, d.E);
+        REC("backward", l, "out_proj", 2 * BT * d.E * d.D, 2.0 * (BT * d.E + BT * d.D + d.D * d.E), "(%lld,%d) x (%d,%d)^T",
+                    d.BT, d.E, d.D, d.E);
         sb_printf(o, "    conv1d_silu_fwd(XC, XZ(%d), %d, PD(L%d_CONV1D_W), PD(L%d_CONV1D_B), %s, MICRO_BATCH, %d, %d, %d, st);  // recompute\n",
                   l, 2 * d.E, l, l, ds, d.T, d.E, d.K);
-        sb_printf(o, "    linear_fwd(g, DTRAW, CUDA_R_32F, %d, XDBL(%d), %d, WB(L%d_DT_PROJ_W), BT, %d, %d, 0.0f, NULL, st);  // recompute\n",
+        sb_printf(o, "    linear_fwd(g, DTRAW, CUDA_R_16BF, %d, XDBL(%d), %d, WB(L%d_DT_PROJ_W), BT, %d, %d, 0.0f, NULL, st);  // recompute\n",
                   d.E, l, X, l, d.R, d.E);
         sb_printf(o, "    CUDA_CHECK(cudaMemsetAsync(DXDBL, 0, sizeof(float) * BT * %d, st));\n", X);
         sb_printf(o, "    selective_scan_bwd(DU, DDTRAW_BF, GD(L%d_DT_PROJ_B), GD(L%d_A_LOG), DXDBL + %d, DXDBL + %d, %d, GD(L%d_D), DXZ + %d, %d,\n"
-                     "                       DY, XC, DTRAW, PD(L%d_DT_PROJ_B), PD(L%d_A_LOG), XDBL(%d) + %d, XDBL(%d) + %d, %d, PD(L%d_D),\n"
+                     "                       DXZ, DY, XC, DTRAW, PD(L%d_DT_PROJ_B), PD(L%d_A_LOG), XDBL(%d) + %d, XDBL(%d) + %d, %d, PD(L%d_D),\n"
                      "                       XZ(%d) + %d, %d, YPRE(%d), STATES(%d), %s, MICRO_BATCH, %d, %d, %d, st);\n",
                   l, l, d.R, d.R + d.N, X, l, d.E, 2 * d.E, l, l, l, d.R, l, d.R + d.N, X, l, l, d.E, 2 * d.E, l, l, ds, d.T, d.E,
                   d.N);
-        REC("backward", l, "selective_scan", BT * d.E * (20.0 * d.N + 20), BT * (2.0 * d.E * 6 + 8.0 * d.E + 8.0 * d.N),
+        REC("backward", l, "selective_scan", BT * d.E * (20.0 * d.N + 20), BT * (2.0 * d.E * 8 + 4.0 * d.E + 8.0 * d.N),
                     "(%d,%d,%d) N=%d", d.B, d.T, d.E, d.N);
+        // out_proj's weight gradient reads the gated output y_pre * silu(z) that the scan backward
+        // wrote into DXZ's x half (free until the conv1d backward writes dx there)
+        sb_printf(o, "    linear_bwd_w(g, GD(L%d_OUT_PROJ_W), DRESID_BF, %d, DXZ, %d, BT, %d, %d, st);\n", l, d.D, 2 * d.E, d.E, d.D);
+        REC("backward", l, "out_proj_w", 2 * BT * d.E * d.D, 2.0 * (BT * d.E + BT * d.D) + 8.0 * d.D * d.E,
+                    "(%lld,%d) x (%d,%d)^T", d.BT, d.E, d.D, d.E);
         sb_printf(o, "    linear_bwd_w(g, GD(L%d_DT_PROJ_W), DDTRAW_BF, %d, XDBL(%d), %d, BT, %d, %d, st);\n", l, d.E, l, X, d.R, d.E);
         sb_printf(o, "    linear_bwd_x(g, DXDBL, CUDA_R_32F, %d, DDTRAW_BF, %d, WB(L%d_DT_PROJ_W), BT, %d, %d, 0.0f, st);\n", X, d.E, l,
                   d.R, d.E);

@@ -7,6 +7,8 @@
 //            document start: the product term is dropped there)
 //   y_pre  = sum_n C[bt,n]*h[n] + D[e]*u[bt,e]
 //   y      = y_pre * silu(z[bt,e])
+// dtraw is bf16: the dt_proj GEMM writes it so (as mamba_ssm's does under
+// autocast), which halves that GEMM's output and the scans' reads of it.
 //
 // Two implementations: fast kernels (E % 4 == 0 and rows 8/16-byte aligned,
 // the model's case; see "the fast kernels" below; at N = 16 the forward is
@@ -47,7 +49,7 @@
 #define SCAN_THREADS 128  // threads per block (fwd and bwd)
 #define SCAN_FWD_TILE 16  // steps of inputs the forward loads ahead
 
-// Floats of the `states` buffer: (B, ceil(T/64), E, N), the state after the
+// Floats of the `states` buffer: (B, ceil(T/SCAN_CHUNK), E, N), the state after the
 // last step of each chunk.
 static inline size_t selective_scan_states_floats(int B, int T, int E, int N) {
     return (size_t)B * (size_t)((T + SCAN_CHUNK - 1) / SCAN_CHUNK) * (size_t)E * (size_t)N;
@@ -68,7 +70,7 @@ struct scan_cfg {
 template <int N>
 __global__ void __launch_bounds__(SCAN_THREADS)
     selective_scan_fwd_kernel(bf16 *__restrict__ y, bf16 *__restrict__ y_pre, float *__restrict__ states,
-                              const bf16 *__restrict__ u, const float *__restrict__ dtraw,
+                              const bf16 *__restrict__ u, const bf16 *__restrict__ dtraw,
                               const float *__restrict__ dt_bias, const float *__restrict__ A_log,
                               const bf16 *__restrict__ Bm, const bf16 *__restrict__ Cm, int ldbc,
                               const float *__restrict__ Dp, const bf16 *__restrict__ z, int ldz,
@@ -103,7 +105,7 @@ __global__ void __launch_bounds__(SCAN_THREADS)
             if (t < T) {
                 size_t bt = row0 + t;
                 pu[i] = bf2f(u[bt * E + ec]);
-                pdt[i] = dtraw[bt * E + ec];
+                pdt[i] = bf2f(dtraw[bt * E + ec]);
                 pz[i] = bf2f(z[bt * ldz + ec]);
             } else {
                 pu[i] = pdt[i] = pz[i] = 0.0f;
@@ -237,8 +239,8 @@ template <int N, typename DT>
 __global__ void __launch_bounds__(SCAN_THREADS, 3)
     selective_scan_bwd_kernel(DT *__restrict__ du_out, DT *__restrict__ ddt_out, float *__restrict__ ddt_bias,
                               float *__restrict__ dA_log, float *__restrict__ dBm, float *__restrict__ dCm, int lddbc,
-                              float *__restrict__ dD, bf16 *__restrict__ dz, int lddz, const bf16 *__restrict__ dy,
-                              const bf16 *__restrict__ u, const float *__restrict__ dtraw,
+                              float *__restrict__ dD, bf16 *__restrict__ dz, int lddz, bf16 *__restrict__ y_gate, const bf16 *__restrict__ dy,
+                              const bf16 *__restrict__ u, const bf16 *__restrict__ dtraw,
                               const float *__restrict__ dt_bias, const float *__restrict__ A_log,
                               const bf16 *__restrict__ Bm, const bf16 *__restrict__ Cm, int ldbc,
                               const float *__restrict__ Dp, const bf16 *__restrict__ z, int ldz,
@@ -297,7 +299,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
                 if (i < ls) {
                     size_t bt = row0 + ts + i;
                     pu[i] = bf2f(u[bt * E + ec]);
-                    pd[i] = dtraw[bt * E + ec];
+                    pd[i] = bf2f(dtraw[bt * E + ec]);
                 } else {
                     pu[i] = pd[i] = 0.0f;
                 }
@@ -326,14 +328,16 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
             for (int i = 0; i < LS; i++) {
                 if (i < ls) {
                     const size_t bt = row0 + ts + i;
-                    const float uu = bf2f(u[bt * E + ec]), x = dtraw[bt * E + ec] + bias;
+                    const float uu = bf2f(u[bt * E + ec]), x = bf2f(dtraw[bt * E + ec]) + bias;
                     const float zz = bf2f(z[bt * ldz + ec]), gy = bf2f(dy[bt * E + ec]);
                     cu[i] = uu;
                     cd[i] = softplusf_(x);
                     csg[i] = dsoftplusf_(x);
                     cdy[i] = gy * siluf_(zz);  // gradient reaching y_pre
                     if (valid && g == 0) {
-                        dz[bt * lddz + e] = f2bf(gy * bf2f(y_pre[bt * E + ec]) * dsiluf_(zz));
+                        const float yp = bf2f(y_pre[bt * E + ec]);
+                        dz[bt * lddz + e] = f2bf(gy * yp * dsiluf_(zz));
+                        if (y_gate) y_gate[bt * lddz + e] = f2bf(yp * siluf_(zz));
                         dD_acc = fmaf(cdy[i], uu, dD_acc);
                     }
                 } else {
@@ -444,7 +448,6 @@ struct scan_vcfg {
     static constexpr int VR = CPB / 4;  // 4-channel vectors per step (divides 128)
 };
 
-__device__ __forceinline__ float4 ld_f32x4(const float *p) { return *reinterpret_cast<const float4 *>(p); }
 __device__ __forceinline__ void scan_st4(float *p, const float *v) {
     *reinterpret_cast<float4 *>(p) = make_float4(v[0], v[1], v[2], v[3]);
 }
@@ -463,7 +466,7 @@ __device__ __forceinline__ float scan_a2(const float *A_log, int e, int n) {
 template <int N, int TL>
 __global__ void __launch_bounds__(SCAN_THREADS)
     selective_scan_fwd_kernel_v(bf16 *__restrict__ y, bf16 *__restrict__ y_pre, float *__restrict__ states,
-                                const bf16 *__restrict__ u, const float *__restrict__ dtraw,
+                                const bf16 *__restrict__ u, const bf16 *__restrict__ dtraw,
                                 const float *__restrict__ dt_bias, const float *__restrict__ A_log,
                                 const bf16 *__restrict__ Bm, const bf16 *__restrict__ Cm, int ldbc,
                                 const float *__restrict__ Dp, const bf16 *__restrict__ z, int ldz,
@@ -501,7 +504,7 @@ __global__ void __launch_bounds__(SCAN_THREADS)
         D4[j] = vvalid ? Dp[ev + j] : 0.0f;
     }
 
-    float4 pdt[VPT];
+    uint2 pdt[VPT];  // dtraw, 4 bf16
     uint2 pu[VPT], pz[VPT];
     bool pok[VPT], prs[VPT];
     float pbc[BCPT];
@@ -516,7 +519,7 @@ __global__ void __launch_bounds__(SCAN_THREADS)
             const size_t bt = row0 + t;
             pok[jj] = ok;
             prs[jj] = ok && (t == 0 || (doc_start && doc_start[bt]));
-            pdt[jj] = ok ? ld_f32x4(dtraw + bt * E + ev) : make_float4(0.f, 0.f, 0.f, 0.f);
+            pdt[jj] = ok ? *reinterpret_cast<const uint2 *>(dtraw + bt * E + ev) : make_uint2(0, 0);
             pu[jj] = ok ? *reinterpret_cast<const uint2 *>(u + bt * E + ev) : make_uint2(0, 0);
             pz[jj] = ok ? *reinterpret_cast<const uint2 *>(z + bt * ldz + ev) : make_uint2(0, 0);
         }
@@ -541,7 +544,8 @@ __global__ void __launch_bounds__(SCAN_THREADS)
             const int v = tid + SCAN_THREADS * jj;
             if (v < NV) {
                 const int i = v / VR;
-                const float dt[4] = {pdt[jj].x, pdt[jj].y, pdt[jj].z, pdt[jj].w};
+                float dt[4];
+                ld_bf16x4(reinterpret_cast<const bf16 *>(&pdt[jj]), dt);
                 float uu[4], zz[4], dv[4], duv[4];
                 ld_bf16x4(reinterpret_cast<const bf16 *>(&pu[jj]), uu);
                 ld_bf16x4(reinterpret_cast<const bf16 *>(&pz[jj]), zz);
@@ -645,8 +649,8 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
     selective_scan_bwd_kernel_v(DT *__restrict__ du_out, DT *__restrict__ ddt_out,
                                 float *__restrict__ ddt_bias, float *__restrict__ dA_log, float *__restrict__ dBm,
                                 float *__restrict__ dCm, int lddbc, float *__restrict__ dD, bf16 *__restrict__ dz,
-                                int lddz, const bf16 *__restrict__ dy, const bf16 *__restrict__ u,
-                                const float *__restrict__ dtraw, const float *__restrict__ dt_bias,
+                                int lddz, bf16 *__restrict__ y_gate, const bf16 *__restrict__ dy, const bf16 *__restrict__ u,
+                                const bf16 *__restrict__ dtraw, const float *__restrict__ dt_bias,
                                 const float *__restrict__ A_log, const bf16 *__restrict__ Bm,
                                 const bf16 *__restrict__ Cm, int ldbc, const float *__restrict__ Dp,
                                 const bf16 *__restrict__ z, int ldz, const bf16 *__restrict__ y_pre,
@@ -694,7 +698,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
     }
 
     // prefetch registers (pass 1 uses pdt, pu; pass 2 all)
-    float4 pdt[VPT];
+    uint2 pdt[VPT];  // dtraw, 4 bf16
     uint2 pu[VPT], pz[VPT], pdy[VPT], pyp[VPT];
     bool pok[VPT], prs[VPT];
     auto prefetch = [&](int ts, int tend, bool pass2) {
@@ -705,7 +709,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
             const size_t bt = row0 + t;
             pok[jj] = ok;
             prs[jj] = ok && (t == 0 || (doc_start && doc_start[bt]));
-            pdt[jj] = ok ? ld_f32x4(dtraw + bt * E + ev) : make_float4(0.f, 0.f, 0.f, 0.f);
+            pdt[jj] = ok ? *reinterpret_cast<const uint2 *>(dtraw + bt * E + ev) : make_uint2(0, 0);
             pu[jj] = ok ? *reinterpret_cast<const uint2 *>(u + bt * E + ev) : make_uint2(0, 0);
             if (pass2) {
                 pz[jj] = ok ? *reinterpret_cast<const uint2 *>(z + bt * ldz + ev) : make_uint2(0, 0);
@@ -742,7 +746,8 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
                 const int v = tid + SCAN_THREADS * jj;
                 if (v < NV) {
                     const int i = v / VR;
-                    const float dt[4] = {pdt[jj].x, pdt[jj].y, pdt[jj].z, pdt[jj].w};
+                    float dt[4];
+                ld_bf16x4(reinterpret_cast<const bf16 *>(&pdt[jj]), dt);
                     float uu[4], dv[4], duv[4];
                     ld_bf16x4(reinterpret_cast<const bf16 *>(&pu[jj]), uu);
 #pragma unroll
@@ -782,8 +787,9 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
                 if (v < NV) {
                     const int i = v / VR;
                     const bool ok = pok[jj];
-                    const float dt[4] = {pdt[jj].x, pdt[jj].y, pdt[jj].z, pdt[jj].w};
-                    float uu[4], zz[4], gy[4], yp[4], dzv[4], de[4], kd[4], kg[4];
+                    float dt[4];
+                ld_bf16x4(reinterpret_cast<const bf16 *>(&pdt[jj]), dt);
+                    float uu[4], zz[4], gy[4], yp[4], dzv[4], de[4], kd[4], kg[4], yg[4];
                     ld_bf16x4(reinterpret_cast<const bf16 *>(&pu[jj]), uu);
                     ld_bf16x4(reinterpret_cast<const bf16 *>(&pz[jj]), zz);
                     ld_bf16x4(reinterpret_cast<const bf16 *>(&pdy[jj]), gy);
@@ -794,12 +800,15 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
                         kd[j] = ok ? d : 0.0f;
                         ku[jj][j] = uu[j];
                         ksg[jj][j] = dsoftplusf_(x);
-                        kg[j] = ok ? gy[j] * siluf_(zz[j]) : 0.0f;
+                        const float sz = siluf_(zz[j]);
+                        kg[j] = ok ? gy[j] * sz : 0.0f;
+                        yg[j] = yp[j] * sz;
                         dzv[j] = gy[j] * yp[j] * dsiluf_(zz[j]);
                         de[j] = ok ? (prs[jj] ? INFINITY : d) : 0.0f;
                         dD4[j] = fmaf(kg[j], uu[j], dD4[j]);
                     }
                     if (ok) st_bf16x4(dz + (row0 + ts + i) * lddz + ev, dzv);
+                    if (ok && y_gate) st_bf16x4(y_gate + (row0 + ts + i) * lddz + ev, yg);
                     const int o = i * CPB + cv4;
                     *reinterpret_cast<float4 *>(&s2DE[o]) = make_float4(de[0], de[1], de[2], de[3]);
                     *reinterpret_cast<float4 *>(&s2D[o]) = make_float4(kd[0], kd[1], kd[2], kd[3]);
@@ -938,7 +947,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
 template <int N, int TL, int NSMAX, int MINB, bool VBC>
 __global__ void __launch_bounds__(SCAN_THREADS, MINB)
     selective_scan_fwd_kernel_v2(bf16 *__restrict__ y, bf16 *__restrict__ y_pre, float *__restrict__ states,
-                                 const bf16 *__restrict__ u, const float *__restrict__ dtraw,
+                                 const bf16 *__restrict__ u, const bf16 *__restrict__ dtraw,
                                  const float *__restrict__ dt_bias, const float *__restrict__ A_log,
                                  const bf16 *__restrict__ Bm, const bf16 *__restrict__ Cm, int ldbc,
                                  const float *__restrict__ Dp, const bf16 *__restrict__ z, int ldz,
@@ -977,7 +986,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, MINB)
         D4[j] = vvalid ? Dp[ev + j] : 0.0f;
     }
 
-    float4 pdt[VPT];
+    uint2 pdt[VPT];  // dtraw, 4 bf16
     uint2 pu[VPT], pz[VPT];
     bool pok[VPT], prs[VPT];
     float pbc[VBC ? 1 : BCPT];
@@ -992,7 +1001,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, MINB)
             const size_t bt = row0 + t;
             pok[jj] = ok;
             prs[jj] = ok && (t == 0 || (doc_start && doc_start[bt]));
-            pdt[jj] = ok ? ld_f32x4(dtraw + bt * E + ev) : make_float4(0.f, 0.f, 0.f, 0.f);
+            pdt[jj] = ok ? *reinterpret_cast<const uint2 *>(dtraw + bt * E + ev) : make_uint2(0, 0);
             pu[jj] = ok ? *reinterpret_cast<const uint2 *>(u + bt * E + ev) : make_uint2(0, 0);
             pz[jj] = ok ? *reinterpret_cast<const uint2 *>(z + bt * ldz + ev) : make_uint2(0, 0);
         }
@@ -1027,7 +1036,8 @@ __global__ void __launch_bounds__(SCAN_THREADS, MINB)
             const int v = tid + SCAN_THREADS * jj;
             if (v < NV) {
                 const int i = v / VR;
-                const float dt[4] = {pdt[jj].x, pdt[jj].y, pdt[jj].z, pdt[jj].w};
+                float dt[4];
+                ld_bf16x4(reinterpret_cast<const bf16 *>(&pdt[jj]), dt);
                 float uu[4], zz[4], dv[4], duv[4];
                 ld_bf16x4(reinterpret_cast<const bf16 *>(&pu[jj]), uu);
                 ld_bf16x4(reinterpret_cast<const bf16 *>(&pz[jj]), zz);
@@ -1163,7 +1173,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, MINB)
 
 // VBCOK: take the 16-byte B/C loads when the rows allow them
 template <int N, int TL, int NSMAX, int MINB, bool VBCOK = true>
-static inline void scan_fwd_v2_launch(bf16 *y, bf16 *y_pre, float *states, const bf16 *u, const float *dtraw,
+static inline void scan_fwd_v2_launch(bf16 *y, bf16 *y_pre, float *states, const bf16 *u, const bf16 *dtraw,
                                       const float *dt_bias, const float *A_log, const bf16 *Bm, const bf16 *Cm,
                                       int ldbc, const float *D, const bf16 *z, int ldz, const uint8_t *doc_start,
                                       int B, int T, int E, cudaStream_t st) {
@@ -1183,7 +1193,7 @@ static inline void scan_fwd_v2_launch(bf16 *y, bf16 *y_pre, float *states, const
 
 
 template <int N, int TL>
-static inline void scan_fwd_fast_launch(bf16 *y, bf16 *y_pre, float *states, const bf16 *u, const float *dtraw,
+static inline void scan_fwd_fast_launch(bf16 *y, bf16 *y_pre, float *states, const bf16 *u, const bf16 *dtraw,
                                         const float *dt_bias, const float *A_log, const bf16 *Bm, const bf16 *Cm,
                                         int ldbc, const float *D, const bf16 *z, int ldz, const uint8_t *doc_start,
                                         int B, int T, int E, cudaStream_t st) {
@@ -1194,12 +1204,12 @@ static inline void scan_fwd_fast_launch(bf16 *y, bf16 *y_pre, float *states, con
 }
 
 template <int N>
-static inline void scan_fwd_launch(bf16 *y, bf16 *y_pre, float *states, const bf16 *u, const float *dtraw,
+static inline void scan_fwd_launch(bf16 *y, bf16 *y_pre, float *states, const bf16 *u, const bf16 *dtraw,
                                    const float *dt_bias, const float *A_log, const bf16 *Bm, const bf16 *Cm, int ldbc,
                                    const float *D, const bf16 *z, int ldz, const uint8_t *doc_start, int B, int T,
                                    int E, cudaStream_t st) {
     const bool fast = E % 4 == 0 && ldz % 4 == 0 && is_aligned(u, 8) && is_aligned(y, 8) &&
-                      (!y_pre || is_aligned(y_pre, 8)) && is_aligned(z, 8) && is_aligned(dtraw, 16) &&
+                      (!y_pre || is_aligned(y_pre, 8)) && is_aligned(z, 8) && is_aligned(dtraw, 8) &&
                       (!states || is_aligned(states, 16));
     // The fast forwards are verified for N <= 16 only. The v1 kernel's y was
     // wrong at N = 32, 64 (one input vector per thread): the miscompiled
@@ -1234,10 +1244,10 @@ static inline void scan_check_args(const char *fn, int B, int T, int E, int N, i
 }
 
 // y (BT,E) gated output; y_pre (BT,E) or NULL; states (see above) or NULL
-// when no backward follows. u, z bf16 (z row stride ldz); dtraw fp32 (BT,E);
+// when no backward follows. u, z bf16 (z row stride ldz); dtraw bf16 (BT,E);
 // Bm, Cm bf16 (BT,*) row stride ldbc; dt_bias, D (E), A_log (E,N) fp32;
 // doc_start (B,T) or NULL.
-static inline void selective_scan_fwd(bf16 *y, bf16 *y_pre, float *states, const bf16 *u, const float *dtraw,
+static inline void selective_scan_fwd(bf16 *y, bf16 *y_pre, float *states, const bf16 *u, const bf16 *dtraw,
                                       const float *dt_bias, const float *A_log, const bf16 *Bm, const bf16 *Cm,
                                       int ldbc, const float *D, const bf16 *z, int ldz, const uint8_t *doc_start,
                                       int B, int T, int E, int N, cudaStream_t st) {
@@ -1257,8 +1267,8 @@ static inline void selective_scan_fwd(bf16 *y, bf16 *y_pre, float *states, const
 
 template <int N, int NSMAX, typename DT = float>
 static inline void scan_bwd_fast_launch(DT *du, DT *ddtraw, float *ddt_bias, float *dA_log, float *dBm,
-                                        float *dCm, int lddbc, float *dD, bf16 *dz, int lddz, const bf16 *dy,
-                                        const bf16 *u, const float *dtraw, const float *dt_bias, const float *A_log,
+                                        float *dCm, int lddbc, float *dD, bf16 *dz, int lddz, bf16 *y_gate, const bf16 *dy,
+                                        const bf16 *u, const bf16 *dtraw, const float *dt_bias, const float *A_log,
                                         const bf16 *Bm, const bf16 *Cm, int ldbc, const float *D, const bf16 *z,
                                         int ldz, const bf16 *y_pre, const float *states, const uint8_t *doc_start,
                                         int B, int T, int E, cudaStream_t st) {
@@ -1273,30 +1283,30 @@ static inline void scan_bwd_fast_launch(DT *du, DT *ddtraw, float *ddt_bias, flo
     }
     dim3 grid(ceil_div_i(E, scan_cfg<N, NSMAX>::CPB), B);
     selective_scan_bwd_kernel_v<N, NSMAX, DT><<<grid, SCAN_THREADS, smem, st>>>(
-        du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD, dz, lddz, dy, u, dtraw, dt_bias, A_log, Bm, Cm, ldbc, D, z,
+        du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD, dz, lddz, y_gate, dy, u, dtraw, dt_bias, A_log, Bm, Cm, ldbc, D, z,
         ldz, y_pre, states, doc_start, T, E);
     CUDA_CHECK_LAST();
 }
 
 template <int N, typename DT>
 static inline void scan_bwd_launch(DT *du, DT *ddtraw, float *ddt_bias, float *dA_log, float *dBm, float *dCm,
-                                   int lddbc, float *dD, bf16 *dz, int lddz, const bf16 *dy, const bf16 *u,
-                                   const float *dtraw, const float *dt_bias, const float *A_log, const bf16 *Bm,
+                                   int lddbc, float *dD, bf16 *dz, int lddz, bf16 *y_gate, const bf16 *dy, const bf16 *u,
+                                   const bf16 *dtraw, const float *dt_bias, const float *A_log, const bf16 *Bm,
                                    const bf16 *Cm, int ldbc, const float *D, const bf16 *z, int ldz,
                                    const bf16 *y_pre, const float *states, const uint8_t *doc_start, int B, int T,
                                    int E, cudaStream_t st) {
     const bool fast = E % 4 == 0 && ldz % 4 == 0 && lddz % 4 == 0 && is_aligned(u, 8) && is_aligned(dy, 8) &&
-                      is_aligned(y_pre, 8) && is_aligned(z, 8) && is_aligned(dz, 8) && is_aligned(dtraw, 16) &&
+                      is_aligned(y_pre, 8) && is_aligned(z, 8) && is_aligned(dz, 8) && is_aligned(dtraw, 8) &&
                       is_aligned(du, 16) && is_aligned(ddtraw, 16);
     if constexpr (N == 16) {
         if (fast) {
-            scan_bwd_pairs_launch<DT>(du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD, dz, lddz, dy, u, dtraw,
+            scan_bwd_pairs_launch<DT>(du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD, dz, lddz, y_gate, dy, u, dtraw,
                                          dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, y_pre, states, doc_start, B, T, E, st);
             return;
         }
     }
     if (fast) {
-        scan_bwd_fast_launch<N, SCAN_BWD_NSMAX, DT>(du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD, dz, lddz, dy, u,
+        scan_bwd_fast_launch<N, SCAN_BWD_NSMAX, DT>(du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD, dz, lddz, y_gate, dy, u,
                                                 dtraw, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, y_pre, states,
                                                 doc_start, B, T, E, st);
         return;
@@ -1310,7 +1320,7 @@ static inline void scan_bwd_launch(DT *du, DT *ddtraw, float *ddt_bias, float *d
     }
     dim3 grid(ceil_div_i(E, scan_cfg<N>::CPB), B);
     selective_scan_bwd_kernel<N, DT><<<grid, SCAN_THREADS, smem, st>>>(du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD,
-                                                                   dz, lddz, dy, u, dtraw, dt_bias, A_log, Bm, Cm,
+                                                                   dz, lddz, y_gate, dy, u, dtraw, dt_bias, A_log, Bm, Cm,
                                                                    ldbc, D, z, ldz, y_pre, states, doc_start, T, E);
     CUDA_CHECK_LAST();
 }
@@ -1321,11 +1331,15 @@ static inline void scan_bwd_launch(DT *du, DT *ddtraw, float *ddt_bias, float *d
 // stride lddz. ACCUMULATED (+=, atomics): ddt_bias (E), dA_log (E,N), dD (E),
 // and dBm, dCm (BT,*) fp32 row stride lddbc -- zero those two first.
 // dy (BT,E) bf16 is the gradient of the gated output y; y_pre and states are
-// what selective_scan_fwd saved for the same inputs.
+// what selective_scan_fwd saved for the same inputs. y_gate (BT,*) bf16 with
+// dz's row stride lddz, if not NULL: WRITTEN with y_pre * silu(z), the gated
+// output again (the model's out_proj weight gradient reads it; the scan has
+// y_pre and z at hand; one row offset for both stores saves the N = 16
+// kernel a register).
 template <typename DT>
 static inline void selective_scan_bwd(DT *du, DT *ddtraw, float *ddt_bias, float *dA_log, float *dBm,
-                                      float *dCm, int lddbc, float *dD, bf16 *dz, int lddz, const bf16 *dy,
-                                      const bf16 *u, const float *dtraw, const float *dt_bias, const float *A_log,
+                                      float *dCm, int lddbc, float *dD, bf16 *dz, int lddz, bf16 *y_gate, const bf16 *dy,
+                                      const bf16 *u, const bf16 *dtraw, const float *dt_bias, const float *A_log,
                                       const bf16 *Bm, const bf16 *Cm, int ldbc, const float *D, const bf16 *z,
                                       int ldz, const bf16 *y_pre, const float *states, const uint8_t *doc_start,
                                       int B, int T, int E, int N, cudaStream_t st) {
@@ -1334,7 +1348,7 @@ static inline void selective_scan_bwd(DT *du, DT *ddtraw, float *ddt_bias, float
     if (!y_pre || !states) cuda_ops_fatal("selective_scan_bwd: y_pre and states from the forward are required");
 #define SCAN_BWD_CASE(NN)                                                                                      \
     case NN:                                                                                                   \
-        scan_bwd_launch<NN, DT>(du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD, dz, lddz, dy, u, dtraw, dt_bias, \
+        scan_bwd_launch<NN, DT>(du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD, dz, lddz, y_gate, dy, u, dtraw, dt_bias, \
                             A_log, Bm, Cm, ldbc, D, z, ldz, y_pre, states, doc_start, B, T, E, st);            \
         break
     switch (N) {

@@ -274,25 +274,6 @@ static void test_elementwise(bool big) {
         cudaFree(d_src);
         cudaFree(d_dst);
     }
-    // gate: 8-wide path (E, ldz multiples of 8) and scalar path
-    const int cfg[2][2] = {{24, 56}, {13, 29}};  // E, ldz
-    for (auto &c : cfg) {
-        const int BT = 37, E = c[0], ldz = c[1];
-        std::vector<bf16> yp = hrand_bf16((size_t)BT * E, 12, 2.0f), z = hrand_bf16((size_t)BT * ldz, 13, 3.0f);
-        bf16 *d_yp = dalloc<bf16>(yp.size()), *d_z = dalloc<bf16>(z.size()), *d_y = dalloc<bf16>(yp.size());
-        h2d(d_yp, yp);
-        h2d(d_z, z);
-        gate_fwd(d_y, d_yp, d_z, ldz, BT, E, 0);
-        std::vector<bf16> y = d2h(d_y, yp.size());
-        Cmp cm;
-        for (int bt = 0; bt < BT; bt++)
-            for (int e = 0; e < E; e++)
-                cm.add(b2d(y[(size_t)bt * E + e]), b2d(yp[(size_t)bt * E + e]) * r_silu(b2d(z[(size_t)bt * ldz + e])));
-        report("gate_fwd", shp("BT=%d E=%d ldz=%d", BT, E, ldz), "y", cm.rel(), TOL_BF16);
-        cudaFree(d_yp);
-        cudaFree(d_z);
-        cudaFree(d_y);
-    }
     if (!big) return;
     {
         const long n = 64L << 20;
@@ -310,23 +291,6 @@ static void test_elementwise(bool big) {
         report("cast_f32_to_bf16", shp("n=%ld (first 1M checked)", n), "dst", (double)bad, TOL_EXACT, ms, n * 6.0);
         cudaFree(d_src);
         cudaFree(d_dst);
-    }
-    {
-        const int BT = 32768, E = 1536, ldz = 3072;
-        bf16 *d_yp = dalloc<bf16>((size_t)BT * E), *d_z = dalloc<bf16>((size_t)BT * ldz), *d_y = dalloc<bf16>((size_t)BT * E);
-        dfill(d_yp, (long)BT * E, 15, 2.0f);
-        dfill(d_z, (long)BT * ldz, 16, 3.0f);
-        double ms = time_ms([&] { gate_fwd(d_y, d_yp, d_z + E, ldz, BT, E, 0); }, 10);
-        const int rows = 1024;
-        std::vector<bf16> y = d2h(d_y, (size_t)rows * E), yp = d2h(d_yp, (size_t)rows * E), z = d2h(d_z, (size_t)rows * ldz);
-        Cmp cm;
-        for (int bt = 0; bt < rows; bt++)
-            for (int e = 0; e < E; e++)
-                cm.add(b2d(y[(size_t)bt * E + e]), b2d(yp[(size_t)bt * E + e]) * r_silu(b2d(z[(size_t)bt * ldz + E + e])));
-        report("gate_fwd", shp("BT=%d E=%d ldz=%d", BT, E, ldz), "y", cm.rel(), TOL_BF16, ms, (double)BT * E * 6);
-        cudaFree(d_yp);
-        cudaFree(d_z);
-        cudaFree(d_y);
     }
 }
 
@@ -463,7 +427,8 @@ static void test_rmsnorm(bool big) {
 
 // ---- conv1d ---------------------------------------------------------------------------
 
-static void conv_case(int B, int T, int E, int K, int ldx, int lddx, bool docs, bool timed) {
+// docs: a document starts at each row with probability 1/doc_period
+static void conv_case(int B, int T, int E, int K, int ldx, int lddx, bool docs, bool timed, int doc_period = 6) {
     const size_t BT = (size_t)B * T;
     const float SENT = 777.0f;  // dx columns past E must keep it
     float *d_w = dalloc<float>((size_t)E * K), *d_bias = dalloc<float>(E), *d_dout = dalloc<float>(BT * E);
@@ -474,7 +439,7 @@ static void conv_case(int B, int T, int E, int K, int ldx, int lddx, bool docs, 
     dfill(d_w, (long)E * K, 42, 0.5f);
     dfill(d_bias, E, 43, 0.2f);
     dfill(d_dout, (long)(BT * E), 44, 1.0f);
-    fill_flags_kernel<<<1024, 256>>>(d_ds, (long)BT, 45, timed ? 1024 : 6);
+    fill_flags_kernel<<<1024, 256>>>(d_ds, (long)BT, 45, (uint32_t)doc_period);
     CUDA_CHECK_LAST();
     const uint8_t *ds = docs ? d_ds : nullptr;
     double ms_f = -1, ms_b = -1;
@@ -513,7 +478,9 @@ static void conv_case(int B, int T, int E, int K, int ldx, int lddx, bool docs, 
         }
     for (size_t i = 0; i < dw.size(); i++) cw.add(dw[i], dwr[i]);
     for (int i = 0; i < E; i++) cb.add(db[i], dbr[i]);
-    const char *s = shp("B=%d T=%d E=%d K=%d ldx=%d%s", B, T, E, K, ldx, docs ? " docs" : "");
+    char dtag[32] = "";
+    if (docs) snprintf(dtag, sizeof dtag, " docs 1/%d", doc_period);
+    const char *s = shp("B=%d T=%d E=%d K=%d ldx=%d%s", B, T, E, K, ldx, dtag);
     report("conv1d_silu_fwd", s, "out", co.rel(), TOL_BF16, ms_f, (double)BT * E * 4);
     report("conv1d_silu_bwd", s, "dx", cx.rel(), TOL_BF16, ms_b, (double)BT * E * 8);
     report("conv1d_silu_bwd", s, "dx pad", (double)bad, TOL_EXACT);
@@ -564,7 +531,11 @@ static void test_conv(bool big) {
     conv_case(3, 37, 24, 4, 56, 56, false, false);
     conv_case(2, 70, 13, 4, 29, 31, true, false);  // scalar paths, odd strides
     conv_case(2, 70, 13, 3, 29, 31, true, false);
-    if (big) conv_case(16, 2048, 1536, 4, 3072, 3072, true, true);
+    // long runs with sparse starts: the backward's unmasked groups beside masked ones
+    conv_case(2, 300, 24, 4, 56, 56, true, false, 40);
+    conv_case(2, 300, 24, 3, 56, 56, true, false, 40);
+    conv_case(2, 300, 24, 2, 56, 56, true, false, 40);
+    if (big) conv_case(16, 2048, 1536, 4, 3072, 3072, true, true, 1024);
 }
 
 // ---- selective scan -------------------------------------------------------------------
@@ -573,8 +544,8 @@ static void test_conv(bool big) {
 // rows (as in the model: x_proj's and in_proj's outputs).
 struct ScanBufs {
     int B, T, E, N, R, ldbc, ldz;
-    bf16 *u, *xdbl, *xz, *dy, *y, *ypre, *dxz;
-    float *dtraw, *dt_bias, *A_log, *D, *states, *du, *ddt, *dxdbl, *ddt_bias, *dA_log, *dD;
+    bf16 *u, *xdbl, *xz, *dy, *y, *ypre, *dxz, *yg, *dtraw;  // yg: the backward's gated-output copy
+    float *dt_bias, *A_log, *D, *states, *du, *ddt, *dxdbl, *ddt_bias, *dA_log, *dD;
     uint8_t *ds;
     const bf16 *Bm() const { return xdbl + R; }
     const bf16 *Cm() const { return xdbl + R + N; }
@@ -587,8 +558,8 @@ static ScanBufs scan_alloc(int B, int T, int E, int N, int R, int ldz, uint64_t 
     const size_t BT = (size_t)B * T;
     s.u = dalloc<bf16>(BT * E), s.xdbl = dalloc<bf16>(BT * s.ldbc), s.xz = dalloc<bf16>(BT * ldz);
     s.dy = dalloc<bf16>(BT * E), s.y = dalloc<bf16>(BT * E), s.ypre = dalloc<bf16>(BT * E);
-    s.dxz = dalloc<bf16>(BT * ldz);
-    s.dtraw = dalloc<float>(BT * E), s.dt_bias = dalloc<float>(E), s.A_log = dalloc<float>((size_t)E * N);
+    s.dxz = dalloc<bf16>(BT * ldz), s.yg = dalloc<bf16>(BT * ldz);
+    s.dtraw = dalloc<bf16>(BT * E), s.dt_bias = dalloc<float>(E), s.A_log = dalloc<float>((size_t)E * N);
     s.D = dalloc<float>(E), s.states = dalloc<float>(selective_scan_states_floats(B, T, E, N));
     s.du = dalloc<float>(BT * E), s.ddt = dalloc<float>(BT * E), s.dxdbl = dalloc<float>(BT * s.ldbc);
     s.ddt_bias = dalloc<float>(E), s.dA_log = dalloc<float>((size_t)E * N), s.dD = dalloc<float>(E);
@@ -613,7 +584,7 @@ static ScanBufs scan_alloc(int B, int T, int E, int N, int R, int ldz, uint64_t 
     h2d(s.A_log, alog);
     h2d(s.D, Dv);
     if (T > 8) {  // a few steps past softplus' threshold
-        std::vector<float> big(1, 30.0f);
+        std::vector<bf16> big(1, f2b(30.0f));
         for (int k = 0; k < 3; k++) {
             size_t i = (size_t)(irand(seed + 10, k) % (uint32_t)(BT * E));
             h2d(s.dtraw + i, big);
@@ -623,18 +594,18 @@ static ScanBufs scan_alloc(int B, int T, int E, int N, int R, int ldz, uint64_t 
 }
 
 static void scan_free(ScanBufs &s) {
-    void *p[] = {s.u, s.xdbl, s.xz, s.dy, s.y, s.ypre, s.dxz, s.dtraw, s.dt_bias, s.A_log, s.D, s.states, s.du,
+    void *p[] = {s.u, s.xdbl, s.xz, s.dy, s.y, s.ypre, s.dxz, s.yg, s.dtraw, s.dt_bias, s.A_log, s.D, s.states, s.du,
                  s.ddt, s.dxdbl, s.ddt_bias, s.dA_log, s.dD, s.ds};
     for (void *q : p) cudaFree(q);
 }
 
 // The kernels under test: nullptr = the library's dispatch; otherwise one of
 // the fast launchers (N = 16 only), to time and check the alternatives.
-typedef void (*scan_fwd_fn)(bf16 *, bf16 *, float *, const bf16 *, const float *, const float *, const float *,
+typedef void (*scan_fwd_fn)(bf16 *, bf16 *, float *, const bf16 *, const bf16 *, const float *, const float *,
                             const bf16 *, const bf16 *, int, const float *, const bf16 *, int, const uint8_t *, int,
                             int, int, cudaStream_t);
-typedef void (*scan_bwd_fn)(float *, float *, float *, float *, float *, float *, int, float *, bf16 *, int,
-                            const bf16 *, const bf16 *, const float *, const float *, const float *, const bf16 *,
+typedef void (*scan_bwd_fn)(float *, float *, float *, float *, float *, float *, int, float *, bf16 *, int, bf16 *,
+                            const bf16 *, const bf16 *, const bf16 *, const float *, const float *, const bf16 *,
                             const bf16 *, int, const float *, const bf16 *, int, const bf16 *, const float *,
                             const uint8_t *, int, int, int, cudaStream_t);
 static scan_fwd_fn g_scan_fwd = nullptr;
@@ -659,13 +630,13 @@ static void scan_run_bwd(const ScanBufs &s, int B, size_t row0) {
     const uint8_t *ds = s.ds ? s.ds + o : nullptr;
     if (g_scan_bwd)
         g_scan_bwd(s.du + o * s.E, s.ddt + o * s.E, s.ddt_bias, s.dA_log, s.dxdbl + s.R + o * s.ldbc,
-                   s.dxdbl + s.R + s.N + o * s.ldbc, s.ldbc, s.dD, s.dxz + s.E + o * s.ldz, s.ldz, s.dy + o * s.E,
+                   s.dxdbl + s.R + s.N + o * s.ldbc, s.ldbc, s.dD, s.dxz + s.E + o * s.ldz, s.ldz, s.yg + o * s.ldz, s.dy + o * s.E,
                    s.u + o * s.E, s.dtraw + o * s.E, s.dt_bias, s.A_log, s.Bm() + o * s.ldbc, s.Cm() + o * s.ldbc,
                    s.ldbc, s.D, s.z() + o * s.ldz, s.ldz, s.ypre + o * s.E, states, ds, B, s.T, s.E, 0);
     else
         selective_scan_bwd(s.du + o * s.E, s.ddt + o * s.E, s.ddt_bias, s.dA_log, s.dxdbl + s.R + o * s.ldbc,
                            s.dxdbl + s.R + s.N + o * s.ldbc, s.ldbc, s.dD, s.dxz + s.E + o * s.ldz, s.ldz,
-                           s.dy + o * s.E, s.u + o * s.E, s.dtraw + o * s.E, s.dt_bias, s.A_log, s.Bm() + o * s.ldbc,
+                           s.yg + o * s.ldz, s.dy + o * s.E, s.u + o * s.E, s.dtraw + o * s.E, s.dt_bias, s.A_log, s.Bm() + o * s.ldbc,
                            s.Cm() + o * s.ldbc, s.ldbc, s.D, s.z() + o * s.ldz, s.ldz, s.ypre + o * s.E, states, ds, B,
                            s.T, s.E, s.N, 0);
 }
@@ -695,6 +666,7 @@ static void scan_check(ScanBufs &s, int g0, int gn, int c0, int nb, bool docs, c
     const size_t BTall = (size_t)s.B * T;
     CUDA_CHECK(cudaMemset(s.y, 0xff, sizeof(bf16) * BTall * E));
     CUDA_CHECK(cudaMemset(s.ypre, 0xff, sizeof(bf16) * BTall * E));
+    CUDA_CHECK(cudaMemset(s.yg, 0xff, sizeof(bf16) * BTall * ldz));
     CUDA_CHECK(cudaMemset(s.du, 0xff, sizeof(float) * BTall * E));
     CUDA_CHECK(cudaMemset(s.ddt, 0xff, sizeof(float) * BTall * E));
     CUDA_CHECK(cudaMemset(s.states, 0xff, sizeof(float) * selective_scan_states_floats(s.B, T, E, N)));
@@ -703,14 +675,15 @@ static void scan_check(ScanBufs &s, int g0, int gn, int c0, int nb, bool docs, c
     sync();
     // GPU results of the rows
     std::vector<bf16> y = d2h(s.y + row0 * E, BT * E), ypre = d2h(s.ypre + row0 * E, BT * E);
-    std::vector<bf16> dxz = d2h(s.dxz + row0 * ldz, BT * ldz);
+    std::vector<bf16> dxz = d2h(s.dxz + row0 * ldz, BT * ldz), yg = d2h(s.yg + row0 * ldz, BT * ldz);
     std::vector<float> du = d2h(s.du + row0 * E, BT * E), ddt = d2h(s.ddt + row0 * E, BT * E);
     std::vector<float> dxdbl = d2h(s.dxdbl + row0 * ldbc, BT * ldbc);
     std::vector<float> ddtb = d2h(s.ddt_bias, E), dA = d2h(s.dA_log, (size_t)E * N), dD = d2h(s.dD, E);
     // inputs of the rows
     std::vector<double> u = to_d(d2h(s.u + row0 * E, BT * E)), xdbl = to_d(d2h(s.xdbl + row0 * ldbc, BT * ldbc));
     std::vector<double> xz = to_d(d2h(s.xz + row0 * ldz, BT * ldz)), dy = to_d(d2h(s.dy + row0 * E, BT * E));
-    std::vector<float> dtraw = d2h(s.dtraw + row0 * E, BT * E), bias = d2h(s.dt_bias, E);
+    std::vector<bf16> dtraw = d2h(s.dtraw + row0 * E, BT * E);
+    std::vector<float> bias = d2h(s.dt_bias, E);
     std::vector<double> alog = to_d(d2h(s.A_log, (size_t)E * N)), Dv = to_d(d2h(s.D, E));
     std::vector<uint8_t> ds = s.ds ? d2h(s.ds + row0, BT) : std::vector<uint8_t>();
     s.ds = ds_save;
@@ -718,7 +691,7 @@ static void scan_check(ScanBufs &s, int g0, int gn, int c0, int nb, bool docs, c
     // CPU: delta = softplus(dtraw + bias); scan forward and backward; ddtraw
     std::vector<double> x(BT * E), delta(BT * E);
     for (size_t bt = 0; bt < BT; bt++)
-        for (int e = 0; e < E; e++) x[bt * E + e] = (double)dtraw[bt * E + e] + (double)bias[e];
+        for (int e = 0; e < E; e++) x[bt * E + e] = b2d(dtraw[bt * E + e]) + (double)bias[e];
     softplus_forward(delta.data(), x.data(), (long)(BT * E));
     std::vector<double> yr(BT * E), ypr(BT * E);
     const uint8_t *dsp = ds.empty() ? nullptr : ds.data();
@@ -735,10 +708,13 @@ static void scan_check(ScanBufs &s, int g0, int gn, int c0, int nb, bool docs, c
     for (size_t bt = 0; bt < BT; bt++)
         for (int e = 0; e < E; e++) ddtbr[e] += ddtr[bt * E + e];
 
-    Cmp cy, cyp, cdu, cdd, cdz, cdB, cdC, cA, cD, cb;
+    Cmp cy, cyp, cyg, cdu, cdd, cdz, cdB, cdC, cA, cD, cb;
     long bad = 0;
     for (size_t i = 0; i < BT * E; i++) {
         cy.add(b2d(y[i]), yr[i]);
+        // the gated output again, from the bf16 y_pre the backward reads
+        const double zv = xz[(i / E) * ldz + E + i % E];
+        cyg.add(b2d(yg[(i / E) * ldz + i % E]), b2d(ypre[i]) * r_silu(zv));
         cyp.add(b2d(ypre[i]), ypr[i]);
         cdu.add(du[i], dur[i]);
         cdd.add(ddt[i], ddtr[i]);
@@ -767,6 +743,7 @@ static void scan_check(ScanBufs &s, int g0, int gn, int c0, int nb, bool docs, c
     report("selective_scan_bwd", shape, "du", cdu.rel(), TOL_SCAN);
     report("selective_scan_bwd", shape, "ddtraw", cdd.rel(), TOL_SCAN);
     report("selective_scan_bwd", shape, "dz", cdz.rel(), TOL_BF16);
+    report("selective_scan_bwd", shape, "y_gate", cyg.rel(), TOL_BF16);
     report("selective_scan_bwd", shape, "dB", cdB.rel(), TOL_SCAN);
     report("selective_scan_bwd", shape, "dC", cdC.rel(), TOL_SCAN);
     report("selective_scan_bwd", shape, "untouched", (double)bad, TOL_EXACT);
@@ -854,8 +831,8 @@ static void test_scan(bool big) {
     const int B = 16, T = 2048, E = 1536, N = 16, R = 48, ldz = 2 * E;
     ScanBufs s = scan_alloc(B, T, E, N, R, ldz, 70, 1024);
     const double BTE = (double)B * T * E;
-    const double bytes_f = BTE * (2 + 4 + 2 + 2 + 2) + (double)B * T * 2 * N * 2 + 4.0 * selective_scan_states_floats(B, T, E, N);
-    const double bytes_b = BTE * (2 + 2 + 4 + 2 + 2 + 4 + 4 + 2) + (double)B * T * 2 * N * (2 + 4) +
+    const double bytes_f = BTE * (2 + 2 + 2 + 2 + 2) + (double)B * T * 2 * N * 2 + 4.0 * selective_scan_states_floats(B, T, E, N);
+    const double bytes_b = BTE * (2 + 2 + 2 + 2 + 2 + 4 + 4 + 2 + 2) + (double)B * T * 2 * N * (2 + 4) +
                            4.0 * selective_scan_states_floats(B, T, E, N);
     const char *sh = "B=16 T=2048 E=1536 N=16 docs";
     double ms_f = time_ms([&] { scan_run_fwd(s, B, 0); }, 20);
