@@ -133,9 +133,9 @@ __global__ void __launch_bounds__(32 * CONV_FWD_TY)
 
 // Blocks resident at once on the whole GPU for a kernel (queried once per kernel).
 template <typename F>
-static inline long conv_resident_blocks(F kernel, int threads) {
+static inline long conv_resident_blocks(F kernel, int threads, size_t smem = 0) {
     int per_sm = 0;
-    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0));
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem));
     return (long)cuda_num_sms() * (per_sm > 0 ? per_sm : 1);
 }
 
@@ -174,23 +174,29 @@ static inline void conv1d_silu_fwd(bf16 *out, const bf16 *x, int ldx, const floa
     }
 }
 
-// Backward. Block (32, CONV_BWD_TY): x over channel vectors, y over runs of
-// CONV_RUN steps; a thread keeps its channels for all its runs, so dw/dbias
-// are summed in registers, then over the block's y threads in shared memory,
-// then one atomicAdd per value and block.
+// Backward. Block (32, CONV_BWD_TY): each warp a vector of VEC channels per
+// lane, the block's warps adjacent channel ranges (so a block reads and writes
+// 8 neighbouring 128-byte pieces of each row at about the same time); the grid
+// strides the blocks over runs of CONV_RUN steps. A thread keeps its channels
+// for all its runs: dw/dbias are summed in registers, then one atomicAdd per
+// value and thread.
 //
-// Within a run the thread walks its steps in groups of CONV_G: a group's x and
-// dout rows are loaded at once (2*CONV_G loads in flight per thread), the next
-// group's rows are prefetched into L2, and the group's steps are unrolled so
-// the K-step windows shift by register renaming. A group with no document
-// start within K-1 rows of it (nearly all of them) skips the per-tap masks.
-// (The first version walked one step at a time with a one-row prefetch: about
-// 200 instructions per thread-step, a third of them window moves and tap
-// selects, and latency bound: 0.218 ms at the 130m shapes with a bf16 dout.)
-// Measured there (H200, 2026-11-28), VEC x CONV_G x block rows, min blocks:
-//   2 x 8 x 8, 2 (124 registers): 0.166 ms;  2 x 4 x 8, 3: 0.179;
-//   2 x 16 x 8, 2 (spills): 0.188;  4 x 8 x 4, 3: 0.174;  4 x 8 x 8, 1: 0.179.
-#define CONV_BWD_TY 8    // block rows (runs walked at once per channel vector)
+// Within a run the thread walks its steps in groups of CONV_G, each group's
+// steps unrolled so the K-step windows shift by register renaming; a group
+// with no document start within K-1 rows of it (nearly all) skips the per-tap
+// masks. The rows of a group come through a per-warp shared-memory ring,
+// copied in (cp.async) two groups ahead (conv_bwd_staged_run).
+//
+// Measured at the 130m shapes with a bf16 dout (H200, 2026-11-28):
+//   one step at a time, one row of prefetch (v5): 0.218 ms, ~200 instructions
+//     per thread-step, a third of them window moves and tap selects;
+//   groups loaded into registers, VEC x CONV_G x min blocks: 2 x 8 x 2
+//     (124 registers) 0.166 ms; 2 x 4 x 3: 0.179; 2 x 16 x 2 (spills): 0.188;
+//     4 x 8 x 1: 0.179 (4 x 8 x 3 with 4-warp blocks: 0.174);
+//   + the shared-memory ring: 0.155; + adjacent channels per block: 0.152
+//     (ncu: 1.9 TB/s, issue-bound at 64% with 4 warps per scheduler, 114
+//     instructions per 2-channel step).
+#define CONV_BWD_TY 8    // warps per block
 #define CONV_BWD_VEC 2   // channels per thread when the rows allow it (else 1)
 #define CONV_BWD_MINB 2  // blocks per multiprocessor: caps registers at 128
 #define CONV_G 8         // steps per group
@@ -273,20 +279,37 @@ __device__ __forceinline__ void conv_bwd_step(ConvBwdWindow<K, VEC> &win, ConvBw
         for (int q = 0; q < VEC; q++) win.xw[j][q] = xs[j][q], win.dp[j][q] = ds[j][q];
 }
 
-__device__ __forceinline__ void conv_prefetch_l2(const void *p) {
-    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+// The N steps t0 .. t0+N-1 of the run [ta, tb) of one batch row, their rows
+// given (xin, gin; starts' bit i: row t0+i starts a document). FULL: all N
+// steps lie in [ta, tb), so all are valid and own. dxb NULL: store nothing.
+template <int K, int VEC, int N, bool FULL, typename GT>
+__device__ __forceinline__ void conv_bwd_steps(ConvBwdWindow<K, VEC> &win, ConvBwdChannels<K, VEC> &ch,
+                                               const ConvRow<bf16, VEC> (&xin)[N], const ConvRow<GT, VEC> (&gin)[N],
+                                               unsigned starts, bf16 *dxb, int lddx, int t0, int ta, int tb, int T) {
+    // masks matter if a start is among the new rows, the K-2 rows before them
+    // (taps of step t0), or among the kmins of steps t0-(K-1)..t0-1 (dx rows)
+    const bool masked = starts || (win.fl & ((1u << (K - 2)) - 1u)) || (win.kmv & ((1u << (4 * (K - 1))) - 1u));
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+        const int t = t0 + i, s = t - (K - 1);
+        const bool valid = FULL || t < T, own = FULL || t < tb;
+        bf16 *dxrow = dxb && s >= ta ? dxb + (size_t)s * lddx : nullptr;
+        if (masked)
+            conv_bwd_step<K, VEC, true, GT>(win, ch, xin[i], gin[i], (starts >> i) & 1u, valid, own, dxrow);
+        else
+            conv_bwd_step<K, VEC, false, GT>(win, ch, xin[i], gin[i], 0u, valid, own, dxrow);
+    }
 }
 
-// The N steps t0 .. t0+N-1 of the run [ta, tb) of one batch row (pointers at
-// the thread's channels of row 0). FULL: all N steps lie in [ta, tb), so all
-// are valid and own.
+// Same, loading the rows from global memory (pointers at the thread's
+// channels of row 0 of the batch row)
 template <int K, int VEC, int N, bool FULL, typename GT>
 __device__ __forceinline__ void conv_bwd_group(ConvBwdWindow<K, VEC> &win, ConvBwdChannels<K, VEC> &ch,
                                                const bf16 *xb, int ldx, const GT *gb, int E, bf16 *dxb, int lddx,
                                                const uint8_t *ds, int t0, int ta, int tb, int T) {
     ConvRow<bf16, VEC> xin[N];
     ConvRow<GT, VEC> gin[N];
-    unsigned starts = 0;  // bit i: row t0+i starts a document
+    unsigned starts = 0;
 #pragma unroll
     for (int i = 0; i < N; i++) {
         const int t = t0 + i;
@@ -296,29 +319,62 @@ __device__ __forceinline__ void conv_bwd_group(ConvBwdWindow<K, VEC> &win, ConvB
             if (ds && ds[t]) starts |= 1u << i;
         }
     }
-    if (FULL) {
+    conv_bwd_steps<K, VEC, N, FULL, GT>(win, ch, xin, gin, starts, dxb, lddx, t0, ta, tb, T);
+}
+
+// The full groups of a run through shared memory: the rows of group j+2 are
+// copied in (cp.async, no registers held) while group j is computed, into a
+// ring of CONV_STAGES groups per warp. Each lane reads back only what it
+// copied, so no barrier is needed. Lane i < CONV_G loads the document flag of
+// row i of group j+2; a ballot gives the group's starts. Returns the first
+// step after the full groups.
+#define CONV_STAGES 3
+#define CONV_STAGED(VEC) ((VEC) >= 2)  // cp.async copies 4, 8 or 16 bytes: not one bf16
+template <int VEC, typename GT>
+__host__ __device__ constexpr size_t conv_bwd_stage_bytes() {  // one warp's ring
+    return (size_t)CONV_STAGES * CONV_G * 32 * (sizeof(ConvRow<bf16, VEC>) + sizeof(ConvRow<GT, VEC>));
+}
+
+template <int K, int VEC, typename GT>
+__device__ __forceinline__ int conv_bwd_staged_run(ConvBwdWindow<K, VEC> &win, ConvBwdChannels<K, VEC> &ch,
+                                                   unsigned char *ring, const bf16 *xb, int ldx, const GT *gb, int E,
+                                                   bf16 *dxb, int lddx, const uint8_t *ds, int ta, int tb, int T) {
+    typedef ConvRow<bf16, VEC> XR;
+    typedef ConvRow<GT, VEC> GR;
+    constexpr int G = CONV_G;
+    const int lane = threadIdx.x, ng = (tb - ta) / G;
+    XR *sx = reinterpret_cast<XR *>(ring);                               // [stage][row][lane]
+    GR *sg = reinterpret_cast<GR *>(ring + CONV_STAGES * G * 32 * sizeof(XR));
+    auto issue = [&](int j) {  // copies of group j (if any), always one commit group
+        if (j < ng) {
+            const int st = j % CONV_STAGES, t0 = ta + j * G;
 #pragma unroll
-        for (int i = 0; i < N; i++) {
-            const int t = t0 + N + i;
-            if (t < T) {
-                conv_prefetch_l2(xb + (size_t)t * ldx);
-                conv_prefetch_l2(gb + (size_t)t * E);
+            for (int i = 0; i < G; i++) {
+                cp_async<sizeof(XR)>(&sx[(st * G + i) * 32 + lane], xb + (size_t)(t0 + i) * ldx);
+                cp_async<sizeof(GR)>(&sg[(st * G + i) * 32 + lane], gb + (size_t)(t0 + i) * E);
             }
         }
-    }
-    // masks matter if a start is among the new rows, the K-2 rows before them
-    // (taps of step t0), or among the kmins of steps t0-(K-1)..t0-1 (dx rows)
-    const bool masked = starts || (win.fl & ((1u << (K - 2)) - 1u)) || (win.kmv & ((1u << (4 * (K - 1))) - 1u));
+        cp_async_commit();
+    };
+    auto flag = [&](int j) { return j < ng && lane < G && ds && ds[ta + j * G + lane] ? 1 : 0; };
+    issue(0);
+    issue(1);
+    int f0 = flag(0), f1 = flag(1);
+    for (int j = 0; j < ng; j++) {
+        const unsigned starts = __ballot_sync(0xffffffffu, f0) & ((1u << G) - 1u);
+        f0 = f1;
+        f1 = flag(j + 2);
+        issue(j + 2);      // into the stage group j-1 used (its values are consumed)
+        cp_async_wait<2>();  // group j has landed (j+1, j+2 may still be in flight)
+        const int st = j % CONV_STAGES;
+        XR xin[G];
+        GR gin[G];
 #pragma unroll
-    for (int i = 0; i < N; i++) {
-        const int t = t0 + i, s = t - (K - 1);
-        const bool valid = FULL || t < T, own = FULL || t < tb;
-        bf16 *dxrow = s >= ta ? dxb + (size_t)s * lddx : nullptr;
-        if (masked)
-            conv_bwd_step<K, VEC, true, GT>(win, ch, xin[i], gin[i], (starts >> i) & 1u, valid, own, dxrow);
-        else
-            conv_bwd_step<K, VEC, false, GT>(win, ch, xin[i], gin[i], 0u, valid, own, dxrow);
+        for (int i = 0; i < G; i++) xin[i] = sx[(st * G + i) * 32 + lane], gin[i] = sg[(st * G + i) * 32 + lane];
+        conv_bwd_steps<K, VEC, G, true, GT>(win, ch, xin, gin, starts, dxb, lddx, ta + j * G, ta, tb, T);
     }
+    cp_async_wait<0>();  // no copy outlives the run (the ring is reused)
+    return ta + ng * G;
 }
 
 template <int K, int VEC, typename GT>
@@ -327,9 +383,11 @@ __global__ void __launch_bounds__(32 * CONV_BWD_TY, CONV_BWD_MINB)
                            const GT *__restrict__ dout, const bf16 *__restrict__ x, int ldx,
                            const float *__restrict__ w, const float *__restrict__ bias,
                            const uint8_t *__restrict__ doc_start, int B, int T, int E) {
-    __shared__ float red[CONV_BWD_TY][33];
+    extern __shared__ uint4 conv_ring[];  // CONV_STAGED: each warp's ring of row groups
     const int nvec = E / VEC, nrun = (T + CONV_RUN - 1) / CONV_RUN;
-    const int v = blockIdx.x * 32 + threadIdx.x;
+    const int v = (blockIdx.x * CONV_BWD_TY + threadIdx.y) * 32 + threadIdx.x;
+    // lanes past the last channel vector walk the runs too (the staged path's
+    // ballots need the whole warp) on channel 0, storing and adding nothing
     const bool active = v < nvec;
     const int e0 = (active ? v : 0) * VEC;
     ConvBwdChannels<K, VEC> ch;
@@ -344,12 +402,11 @@ __global__ void __launch_bounds__(32 * CONV_BWD_TY, CONV_BWD_MINB)
         }
     }
     const long nwork = (long)B * nrun;
-    for (long r = (long)blockIdx.y * CONV_BWD_TY + threadIdx.y; active && r < nwork;
-         r += (long)gridDim.y * CONV_BWD_TY) {
+    for (long r = blockIdx.y; r < nwork; r += gridDim.y) {
         const int b = (int)(r / nrun), ta = (int)(r % nrun) * CONV_RUN, tb = min(T, ta + CONV_RUN);
         const bf16 *xb = x + (size_t)b * T * ldx + e0;
         const GT *gb = dout + (size_t)b * T * E + e0;
-        bf16 *dxb = dx + (size_t)b * T * lddx + e0;
+        bf16 *dxb = active ? dx + (size_t)b * T * lddx + e0 : nullptr;
         const uint8_t *ds = doc_start ? doc_start + (size_t)b * T : nullptr;
         // before step ta: the K-1 rows before it, as in the forward; no dpre yet
         ConvBwdWindow<K, VEC> win;
@@ -366,61 +423,61 @@ __global__ void __launch_bounds__(32 * CONV_BWD_TY, CONV_BWD_MINB)
             }
         }
         int t = ta;
-        for (; t + CONV_G <= tb; t += CONV_G)
-            conv_bwd_group<K, VEC, CONV_G, true>(win, ch, xb, ldx, gb, E, dxb, lddx, ds, t, ta, tb, T);
+        if constexpr (CONV_STAGED(VEC)) {
+            unsigned char *ring = reinterpret_cast<unsigned char *>(conv_ring) + threadIdx.y * conv_bwd_stage_bytes<VEC, GT>();
+            t = conv_bwd_staged_run<K, VEC, GT>(win, ch, ring, xb, ldx, gb, E, dxb, lddx, ds, ta, tb, T);
+        } else {
+            for (; t + CONV_G <= tb; t += CONV_G)
+                conv_bwd_group<K, VEC, CONV_G, true>(win, ch, xb, ldx, gb, E, dxb, lddx, ds, t, ta, tb, T);
+        }
         for (; t < tb; t++) conv_bwd_group<K, VEC, 1, false>(win, ch, xb, ldx, gb, E, dxb, lddx, ds, t, ta, tb, T);
         // steps tb .. tb+K-2 (dpre 0 past T) finish dx of the run's last K-1 rows
         conv_bwd_group<K, VEC, K - 1, false>(win, ch, xb, ldx, gb, E, dxb, lddx, ds, tb, ta, tb, T);
     }
-    // sum the CONV_BWD_TY threads of each channel, then one atomic per value
-#pragma unroll
-    for (int k = 0; k <= K; k++) {
+    if (active) {  // this thread's share of dw, dbias
 #pragma unroll
         for (int q = 0; q < VEC; q++) {
-            red[threadIdx.y][threadIdx.x] = k < K ? ch.dwa[k][q] : ch.dba[q];
-            __syncthreads();
-            if (threadIdx.y == 0 && active) {
-                float s = 0.0f;
+            atomicAdd(dbias + e0 + q, ch.dba[q]);
 #pragma unroll
-                for (int y = 0; y < CONV_BWD_TY; y++) s += red[y][threadIdx.x];
-                if (k < K)
-                    atomicAdd(dw + (size_t)(e0 + q) * K + k, s);
-                else
-                    atomicAdd(dbias + e0 + q, s);
-            }
-            __syncthreads();
+            for (int k = 0; k < K; k++) atomicAdd(dw + (size_t)(e0 + q) * K + k, ch.dwa[k][q]);
         }
     }
+}
+
+template <int K, int VEC, typename GT>
+static inline void conv1d_bwd_launch_vec(bf16 *dx, int lddx, float *dw, float *dbias, const GT *dout, const bf16 *x,
+                                         int ldx, const float *w, const float *bias, const uint8_t *doc_start, int B,
+                                         int T, int E, cudaStream_t st) {
+    constexpr size_t smem = CONV_STAGED(VEC) ? CONV_BWD_TY * conv_bwd_stage_bytes<VEC, GT>() : 0;
+    // once per kernel, outside graph capture (the first step runs eagerly):
+    // the shared-memory opt-in and one wave of resident blocks
+    static long resident = 0;
+    if (!resident) {
+        if (smem > 48 * 1024)
+            CUDA_CHECK(cudaFuncSetAttribute(conv1d_silu_bwd_kernel<K, VEC, GT>,
+                                            cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        resident = conv_resident_blocks(conv1d_silu_bwd_kernel<K, VEC, GT>, 32 * CONV_BWD_TY, smem);
+    }
+    const long nwork = (long)B * ((T + CONV_RUN - 1) / CONV_RUN);
+    const int gx = ceil_div_i(E / VEC, 32 * CONV_BWD_TY);
+    long gy = ceil_div_i(nwork, 2), cap = resident / gx;  // each thread >= 2 runs
+    if (gy > cap) gy = cap;
+    if (gy < 1) gy = 1;
+    conv1d_silu_bwd_kernel<K, VEC, GT><<<dim3(gx, (unsigned)gy), dim3(32, CONV_BWD_TY), smem, st>>>(
+        dx, lddx, dw, dbias, dout, x, ldx, w, bias, doc_start, B, T, E);
+    CUDA_CHECK_LAST();
 }
 
 template <int K, typename GT>
 static inline void conv1d_bwd_launch(bf16 *dx, int lddx, float *dw, float *dbias, const GT *dout, const bf16 *x,
                                      int ldx, const float *w, const float *bias, const uint8_t *doc_start, int B,
                                      int T, int E, cudaStream_t st) {
-    long nwork = (long)B * ((T + CONV_RUN - 1) / CONV_RUN);
-    dim3 block(32, CONV_BWD_TY);
     constexpr int VW = CONV_BWD_VEC;
-    bool v4 = E % VW == 0 && ldx % VW == 0 && lddx % VW == 0 && is_aligned(x, 2 * VW) && is_aligned(dx, 2 * VW) &&
-              is_aligned(dout, VW * sizeof(GT));
-    int VEC = v4 ? VW : 1;
-    int gx = ceil_div_i(E / VEC, 32);
-    // one wave of resident blocks, but each thread gets >= 2 runs
-    static long resident[2] = {0, 0};
-    long &res = resident[v4];
-    if (!res)
-        res = v4 ? conv_resident_blocks(conv1d_silu_bwd_kernel<K, VW, GT>, 32 * CONV_BWD_TY)
-                 : conv_resident_blocks(conv1d_silu_bwd_kernel<K, 1, GT>, 32 * CONV_BWD_TY);
-    long gy = ceil_div_i(nwork, CONV_BWD_TY * 2), cap = res / gx;
-    if (gy > cap) gy = cap;
-    if (gy < 1) gy = 1;
-    dim3 grid(gx, (unsigned)gy);
-    if (v4)
-        conv1d_silu_bwd_kernel<K, VW, GT><<<grid, block, 0, st>>>(dx, lddx, dw, dbias, dout, x, ldx, w, bias, doc_start, B,
-                                                             T, E);
+    if (E % VW == 0 && ldx % VW == 0 && lddx % VW == 0 && is_aligned(x, 2 * VW) && is_aligned(dx, 2 * VW) &&
+        is_aligned(dout, VW * sizeof(GT)))
+        conv1d_bwd_launch_vec<K, VW, GT>(dx, lddx, dw, dbias, dout, x, ldx, w, bias, doc_start, B, T, E, st);
     else
-        conv1d_silu_bwd_kernel<K, 1, GT><<<grid, block, 0, st>>>(dx, lddx, dw, dbias, dout, x, ldx, w, bias, doc_start, B,
-                                                             T, E);
-    CUDA_CHECK_LAST();
+        conv1d_bwd_launch_vec<K, 1, GT>(dx, lddx, dw, dbias, dout, x, ldx, w, bias, doc_start, B, T, E, st);
 }
 
 // dout: fp32 or bf16 (GT)

@@ -21,12 +21,6 @@
 
 #define XENT_THREADS 512
 
-__device__ __forceinline__ void xent_cp_async16(void *smem, const void *gmem) {
-    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem));
-}
-__device__ __forceinline__ void xent_cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::); }
-
 // SMEM: the row goes through shared memory (Vp % 8 == 0, 16-byte aligned
 // rows); otherwise every pass reads it from global memory.
 template <bool BWD, bool SMEM>
@@ -51,8 +45,9 @@ __global__ void __launch_bounds__(XENT_THREADS)
         // the target's logit, read before any thread overwrites the row
         const float xt = threadIdx.x == 0 && ok ? bf2f(lr[tgt]) : NAN;
         if (SMEM) {
-            for (int i = threadIdx.x; i < V8; i += blockDim.x) xent_cp_async16(&xent_row[i], lr + 8 * (size_t)i);
-            xent_cp_async_wait_all();
+            for (int i = threadIdx.x; i < V8; i += blockDim.x) cp_async<16>(&xent_row[i], lr + 8 * (size_t)i);
+            cp_async_commit();
+            cp_async_wait<0>();
             __syncthreads();
         }
         float mx = -INFINITY;
