@@ -57,23 +57,29 @@ __device__ __forceinline__ int conv_kmin(unsigned fl) {
     return m ? K - 1 - (__ffs((int)m) - 1) : 0;
 }
 
-// Forward: block (32, CONV_FWD_TY); x = a vector of VEC channels, kept by the
-// thread (its weights and bias stay in registers), y = tiles of CONV_TT steps,
-// strided over (batch row, tile). Per tile the thread issues the loads of all
-// CONV_TT+K-1 input rows at once (kept as raw bf16): ~176 bytes in flight.
-// The K-1 overlapping rows are read again by the neighbouring tile, from L1/L2.
+// Forward: block (32, CONV_FWD_TY); x = a vector of CONV_FWD_VEC channels,
+// kept by the thread (its weights and bias stay in registers), y = tiles of
+// CONV_TT steps, strided over (batch row, tile). Per tile the thread issues
+// the loads of all CONV_TT+K-1 input rows at once (kept as raw bf16): ~152
+// bytes in flight. The K-1 overlapping rows are read again by the
+// neighbouring tile, from L1/L2.
 // (A first version took a new channel vector per tile and re-read its K+1
 // weight and bias values with scalar loads every time: 40 scattered loads per
-// tile kept L1 78% busy and HBM at 25%: 0.152 ms at the 130m shapes.)
-#define CONV_TT 8
-#define CONV_FWD_TY 8
+// tile kept L1 78% busy and HBM at 25%: 0.152 ms at the 130m shapes. Then,
+// channels x steps per tile, H200, 2026-11-28: 8 x 8: 0.082 ms; 8 x 4: 0.083;
+// 8 x 16 (4-warp blocks): 0.092; 4 x 8: 0.079; 4 x 16: 0.076; 4 x 24: 0.086.)
+#define CONV_TT 16      // steps per tile (CONV_TT + K - 1 <= 32: one bit each in a mask)
+#define CONV_FWD_TY 8   // warps per block
+#define CONV_FWD_VEC 4  // channels per thread when the rows allow it (else 1)
 
 template <int K, int VEC>
 __global__ void __launch_bounds__(32 * CONV_FWD_TY)
     conv1d_silu_fwd_kernel(bf16 *__restrict__ out, const bf16 *__restrict__ x, int ldx, const float *__restrict__ w,
                            const float *__restrict__ bias, const uint8_t *__restrict__ doc_start, int B, int T, int E) {
-    typedef typename std::conditional<VEC == 8, uint4, bf16>::type raw_t;
+    static_assert(VEC == 1 || VEC == 4 || VEC == 8, "raw rows of 1, 4 or 8 bf16");
+    typedef typename std::conditional<VEC == 8, uint4, typename std::conditional<VEC == 4, uint2, bf16>::type>::type raw_t;
     constexpr int R = CONV_TT + K - 1;  // input rows t0-(K-1) .. t0+CONV_TT-1
+    static_assert(R <= 32, "the document-start mask has one bit per input row");
     const int nvec = E / VEC, ntile = (T + CONV_TT - 1) / CONV_TT;
     const int v = blockIdx.x * 32 + threadIdx.x;
     if (v >= nvec) return;  // no barriers below
@@ -119,6 +125,8 @@ __global__ void __launch_bounds__(32 * CONV_FWD_TY)
                 float xv[VEC];
                 if (VEC == 8)
                     bf16x8_to_f32(*reinterpret_cast<const uint4 *>(&raw[i + k]), xv);
+                else if (VEC == 4)
+                    ld_bf16x4(reinterpret_cast<const bf16 *>(&raw[i + k]), xv);
                 else
                     xv[0] = bf2f(*reinterpret_cast<const bf16 *>(&raw[i + k]));
 #pragma unroll
@@ -156,8 +164,9 @@ static inline void conv1d_fwd_launch_vec(bf16 *out, const bf16 *x, int ldx, cons
 template <int K>
 static inline void conv1d_fwd_launch(bf16 *out, const bf16 *x, int ldx, const float *w, const float *bias,
                                      const uint8_t *doc_start, int B, int T, int E, cudaStream_t st) {
-    if (E % 8 == 0 && ldx % 8 == 0 && is_aligned(x, 16) && is_aligned(out, 16))
-        conv1d_fwd_launch_vec<K, 8>(out, x, ldx, w, bias, doc_start, B, T, E, st);
+    constexpr int V = CONV_FWD_VEC;
+    if (E % V == 0 && ldx % V == 0 && is_aligned(x, 2 * V) && is_aligned(out, 2 * V))
+        conv1d_fwd_launch_vec<K, V>(out, x, ldx, w, bias, doc_start, B, T, E, st);
     else
         conv1d_fwd_launch_vec<K, 1>(out, x, ldx, w, bias, doc_start, B, T, E, st);
 }
