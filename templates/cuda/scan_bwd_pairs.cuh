@@ -69,10 +69,11 @@ __device__ __forceinline__ float sb_dsoftplus_from_d(float d) {
 }
 
 // DT: float or bf16, the type of du_out and ddt_out. VBC: B/C rows 16-byte aligned.
-// EARLY: load a chunk's inputs during the previous chunk's last outputs
-// (H200, 130m shapes: 1.47 ms against 1.29 at the chunk's start: the loaded
-// registers spill, 256 bytes a thread).
-template <typename DT, bool VBC, bool EARLY = false>
+// (Loading a chunk's inputs during the previous chunk's last outputs instead
+// of at its start was slower, H200, 130m shapes: 1.47 ms against 1.29; the
+// loaded registers spill, 256 bytes a thread. So was prefetching them into L2
+// a chunk ahead: 1.317 against 1.311.)
+template <typename DT, bool VBC>
 __global__ void __launch_bounds__(SCAN_THREADS, 3)
     selective_scan_bwd_kernel_pairs(DT *__restrict__ du_out, DT *__restrict__ ddt_out,
                                     float *__restrict__ ddt_bias, float *__restrict__ dA_log,
@@ -195,10 +196,9 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
         return make_float2(__float_as_int(dd.x) < 0 ? INFINITY : dd.x, dd.y);
     };
 
-    if (EARLY) load_chunk(nchunk - 1);
     for (int c = nchunk - 1; c >= 0; c--) {
         const int t0 = c * LC, len = min(LC, T - t0), tend = t0 + len, nsub = (len + LS - 1) / LS;
-        if (!EARLY) load_chunk(c);
+        load_chunk(c);
         __syncthreads();  // the previous chunk is done with every shared array
         // ---- the chunk's inputs into shared memory: B/C in the 4 permuted copies (zeros past T);
         // (delta, delta*u) per step and channel, delta negated at a document start (-0 too)
@@ -259,10 +259,9 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
             }
         }
 
-        // ---- pass 2: sub-chunks last to first. With EARLY the last one (s = 0)
-        // also loads the next chunk's inputs; it is a separate copy of the body
-        // so that those registers are not live during the other sub-chunks.
-        auto pass2_sub = [&](const int s, const bool last) {
+        // ---- pass 2: sub-chunks last to first (the first one peeled: no
+        // prefetch after it)
+        auto pass2_sub = [&](const int s) {
             const int ts = t0 + s * LS;
             {  // per (token, channel) of step w: dy_g, dz, dD
                 const float2 u2 = sb_ld2(reinterpret_cast<const bf16 *>(&pu)), z2 = sb_ld2(reinterpret_cast<const bf16 *>(&pz));
@@ -359,7 +358,6 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
                 // step adds them to the last real row
                 atomicAdd(dbc_col + (size_t)min(ts + i, T - 1) * lddbc, tot);
             }
-            if (EARLY && last && c > 0) load_chunk(c - 1);  // in flight during the outputs below and the next barrier
             __syncthreads();  // sS ready
             // du = dy_g*D + delta*S1;  ddtraw = (u*S1 + ln2*S2) * softplus'
             if (kok) {
@@ -380,8 +378,8 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
             }
         };
 #pragma unroll 1
-        for (int s = nsub - 1; s > 0; s--) pass2_sub(s, false);
-        pass2_sub(0, true);
+        for (int s = nsub - 1; s > 0; s--) pass2_sub(s);
+        pass2_sub(0);
     }
     if (valid) {
 #pragma unroll
@@ -402,7 +400,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, 3)
     }
 }
 
-template <typename DT, bool EARLY = false>
+template <typename DT>
 static inline void scan_bwd_pairs_launch(DT *du, DT *ddtraw, float *ddt_bias, float *dA_log, float *dBm,
                                          float *dCm, int lddbc, float *dD, bf16 *dz, int lddz, bf16 *y_gate, const bf16 *dy,
                                          const bf16 *u, const bf16 *dtraw, const float *dt_bias, const float *A_log,
@@ -416,16 +414,16 @@ static inline void scan_bwd_pairs_launch(DT *du, DT *ddtraw, float *ddt_bias, fl
     // step runs outside graph capture)
     static bool attr_set[2] = {false, false};
     if (!attr_set[vbc]) {
-        CUDA_CHECK(cudaFuncSetAttribute(vbc ? selective_scan_bwd_kernel_pairs<DT, true, EARLY> : selective_scan_bwd_kernel_pairs<DT, false, EARLY>,
+        CUDA_CHECK(cudaFuncSetAttribute(vbc ? selective_scan_bwd_kernel_pairs<DT, true> : selective_scan_bwd_kernel_pairs<DT, false>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
         attr_set[vbc] = true;
     }
     if (vbc)
-        selective_scan_bwd_kernel_pairs<DT, true, EARLY><<<grid, SCAN_THREADS, smem, st>>>(
+        selective_scan_bwd_kernel_pairs<DT, true><<<grid, SCAN_THREADS, smem, st>>>(
             du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD, dz, lddz, y_gate, dy, u, dtraw, dt_bias, A_log, Bm, Cm, ldbc, D,
             z, ldz, y_pre, states, doc_start, T, E);
     else
-        selective_scan_bwd_kernel_pairs<DT, false, EARLY><<<grid, SCAN_THREADS, smem, st>>>(
+        selective_scan_bwd_kernel_pairs<DT, false><<<grid, SCAN_THREADS, smem, st>>>(
             du, ddtraw, ddt_bias, dA_log, dBm, dCm, lddbc, dD, dz, lddz, y_gate, dy, u, dtraw, dt_bias, A_log, Bm, Cm, ldbc, D,
             z, ldz, y_pre, states, doc_start, T, E);
     CUDA_CHECK_LAST();
