@@ -224,15 +224,6 @@ static void doc_list(buf_t *b) {
     }
 }
 
-static int parse_u64(const char *s, uint64_t *out) {
-    char *end;
-    if (!s || !(*s >= '0' && *s <= '9')) return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end) return -1;
-    *out = v;
-    return 0;
-}
-
 static void usage(FILE *f) {
     fprintf(f, "usage: synthcorpus --out DIR [--seed N] [--docs N]\n"
                "writes DIR/train.txt (about 3 MB with the default %d documents)\n", DEFAULT_DOCS);
@@ -242,27 +233,11 @@ int main(int argc, char **argv) {
     const char *out = NULL;
     uint64_t seed = 1, docs = DEFAULT_DOCS;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL, *eq = strchr(a, '=');
+        static const char *const known[] = {"--out", "--seed", "--docs", NULL};
         char key[32];
-        size_t kl = eq ? (size_t)(eq - a) : strlen(a);
-        if (kl >= sizeof key) kl = sizeof key - 1;
-        memcpy(key, a, kl);
-        key[kl] = '\0';
-        if (!strcmp(key, "--help") || !strcmp(key, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (strcmp(key, "--out") && strcmp(key, "--seed") && strcmp(key, "--docs")) {
-            fprintf(stderr, "error: synthcorpus: unknown argument '%s'\n", a);
-            usage(stderr);
-            return 1;
-        }
-        if (eq) v = eq + 1;
-        else if (i + 1 < argc) v = argv[++i];
-        else {
-            fprintf(stderr, "error: synthcorpus: %s needs a value\n", key);
-            return 1;
-        }
+        const char *v = NULL;
+        const int rc = synth_arg(argc, argv, &i, known, usage, key, &v);
+        if (rc >= 0) return rc;
         if (!strcmp(key, "--out")) {
             if (!*v) rt_die("synthcorpus: --out: empty directory name");
             out = v;

@@ -170,4 +170,49 @@ static inline void pets_phrase(char out[64], const person_t *p) {
     }
 }
 
+/* ---- the tools' command line ---- */
+
+static inline int parse_u64(const char *s, uint64_t *out) {
+    char *end;
+    if (!s || !(*s >= '0' && *s <= '9')) return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end) return -1;
+    *out = v;
+    return 0;
+}
+
+/* One option at argv[*i]: "--key value" or "--key=value", the key one of
+ * known (NULL-terminated). Returns -1 with key and *val set (*i past a
+ * separate value), or the tool's exit status: 0 after --help (usage on
+ * stdout), 1 for an unknown key (message and usage on stderr) or a missing
+ * value (message). */
+static inline int synth_arg(int argc, char **argv, int *i, const char *const *known, void (*usage)(FILE *),
+                            char key[32], const char **val) {
+    const char *a = argv[*i], *eq = strchr(a, '=');
+    size_t kl = eq ? (size_t)(eq - a) : strlen(a);
+    if (kl >= 32) kl = 31;
+    memcpy(key, a, kl);
+    key[kl] = '\0';
+    if (!strcmp(key, "--help") || !strcmp(key, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    int ok = 0;
+    for (const char *const *k = known; *k && !ok; k++) ok = !strcmp(key, *k);
+    if (!ok) {
+        fprintf(stderr, "error: " SW_PROG ": unknown argument '%s'\n", a);
+        usage(stderr);
+        return 1;
+    }
+    if (eq) {
+        *val = eq + 1;
+    } else if (*i + 1 < argc) {
+        *val = argv[++*i];
+    } else {
+        fprintf(stderr, "error: " SW_PROG ": %s needs a value\n", key);
+        return 1;
+    }
+    return -1;
+}
+
 #endif
