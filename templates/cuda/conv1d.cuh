@@ -123,12 +123,7 @@ __global__ void __launch_bounds__(32 * CONV_FWD_TY)
             for (int k = 0; k < K; k++) {
                 if (k < kmin) continue;
                 float xv[VEC];
-                if (VEC == 8)
-                    bf16x8_to_f32(*reinterpret_cast<const uint4 *>(&raw[i + k]), xv);
-                else if (VEC == 4)
-                    ld_bf16x4(reinterpret_cast<const bf16 *>(&raw[i + k]), xv);
-                else
-                    xv[0] = bf2f(*reinterpret_cast<const bf16 *>(&raw[i + k]));
+                conv_ld_bf16<VEC>(reinterpret_cast<const bf16 *>(&raw[i + k]), xv);
 #pragma unroll
                 for (int j = 0; j < VEC; j++) acc[j] = fmaf(wv[k][j], xv[j], acc[j]);
             }
